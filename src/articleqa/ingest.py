@@ -1,0 +1,297 @@
+"""Files and folders -> Article: Markdown (with or without front matter), plain text, HTML."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import NoArticles
+from .schema import Article
+from .text import normalize, sentence_spans
+
+log = logging.getLogger("articleqa")
+
+MARKDOWN = (".md", ".markdown", ".mdown")
+TEXT = (".txt", ".text")
+HTML = (".html", ".htm", ".xhtml")
+SUPPORTED = MARKDOWN + TEXT + HTML
+MAX_BYTES = 10 * 1024 * 1024
+
+# Lines that are page furniture, not article text (only matched on short lines).
+_BOILERPLATE = re.compile(
+    r"^\W*(related (topics|articles|posts|stories|reading)|featured image|image (credit|source)"
+    r"|photo( credit)?s?\s*:|share (this|on)\b|advertisement|subscribe\b|sign up (for|to)\b"
+    r"|read more\b|follow us\b|click here\b|all rights reserved|copyright\b|©|tags\s*:"
+    r"|you may also like|recommended for you)",
+    re.IGNORECASE,
+)
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_BULLET = re.compile(r"^\s*[*+\-•·]\s+")
+_NUMBERED = re.compile(r"^\s*(\d{1,3})[.)]\s+")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not ingested, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class Ingested:
+    """What reading some paths produced: the articles and the files skipped."""
+
+    articles: list[Article] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+class SkipFile(Exception):
+    """Raised inside ingestion for a file that cannot become an article."""
+
+
+def read_paths(paths: list[str | Path] | tuple[str | Path, ...]) -> Ingested:
+    """Read files and folders (recursively). Unusable files are skipped with a warning."""
+    out = Ingested()
+    seen: set[str] = set()
+    for root in map(Path, paths):
+        if not root.exists():
+            out.skipped.append(Skipped(str(root), "no such file or folder"))
+            continue
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for path in files:
+            if any(part.startswith(".") for part in path.relative_to(root).parts if root.is_dir()):
+                continue  # hidden files and folders (.git, .DS_Store) are never articles
+            base = path.relative_to(root).with_suffix("") if root.is_dir() else Path(path.stem)
+            article_id = _unique(_slug(base.as_posix()), seen)
+            try:
+                out.articles.append(read_file(path, article_id=article_id))
+                seen.add(article_id)
+            except SkipFile as exc:
+                out.skipped.append(Skipped(str(path), str(exc)))
+    for s in out.skipped:
+        log.warning("skipped %s: %s", s.path, s.reason)
+    return out
+
+
+def require_articles(ingested: Ingested, paths) -> list[Article]:
+    if not ingested.articles:
+        names = ", ".join(str(p) for p in paths) or "(no paths)"
+        detail = "; ".join(f"{s.path}: {s.reason}" for s in ingested.skipped[:5])
+        raise NoArticles(
+            f"no usable articles in {names}"
+            + (f" ({detail})" if detail else "")
+            + ". Give .md, .txt or .html files with some text."
+        )
+    return ingested.articles
+
+
+def read_file(path: str | Path, *, article_id: str | None = None) -> Article:
+    """Read one file into an Article, or raise SkipFile saying why not."""
+    path = Path(path)
+    if path.suffix.lower() not in SUPPORTED:
+        raise SkipFile(f"unsupported file type '{path.suffix or '(none)'}' (use .md, .txt or .html)")
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise SkipFile(f"too large ({size // 1024} KiB; the limit is {MAX_BYTES // 1024} KiB)")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SkipFile(f"unreadable ({exc.strerror or exc})") from exc
+    return parse(raw, name=path.name, article_id=article_id or _slug(path.stem), source=str(path))
+
+
+def parse(raw: bytes, *, name: str, article_id: str, source: str) -> Article:
+    """Bytes of a .md, .txt or .html file -> Article. `name` only picks the format."""
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUPPORTED:
+        raise SkipFile(f"unsupported file type '{suffix or '(none)'}' (use .md, .txt or .html)")
+    text = decode(raw)
+    meta: dict = {}
+    markdown = suffix in MARKDOWN or suffix in HTML
+    if suffix in HTML:
+        text, meta = _html_to_markdown(text)
+    elif text.startswith("---"):
+        text, meta = _split_front_matter(text)
+        markdown = markdown or bool(meta)
+    # Web articles saved as .txt are often Markdown; '#' headings give them away.
+    markdown = markdown or bool(re.search(r"^#{1,6}\s+\S", text, re.MULTILINE))
+    body, heading_title = _clean(text, markdown=markdown)
+    title = _meta_str(meta, "title") or heading_title
+    if not title:
+        body, title = _title_from_first_line(body)
+    if not re.search(r"[^\W\d_]{2}", body):
+        raise SkipFile("no readable text")
+    return Article(
+        id=article_id,
+        title=title or _title_from_first_sentence(body),
+        text=body,
+        source=source,
+        date=_meta_str(meta, "date"),
+        url=_meta_str(meta, "url") or _meta_str(meta, "source") or _meta_str(meta, "link"),
+        description=_meta_str(meta, "description"),
+    )
+
+
+def decode(raw: bytes) -> str:
+    """Bytes -> str: BOMs, UTF-8, then a detected legacy encoding. Binary data is refused."""
+    if not raw.strip():
+        raise SkipFile("empty file")
+    for bom, codec in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if raw.startswith(bom):
+            try:
+                return _check_text(raw.decode(codec))
+            except UnicodeDecodeError as exc:
+                raise SkipFile(f"invalid {codec} text") from exc
+    if b"\x00" in raw[:8192]:
+        raise SkipFile("binary file, not text")
+    try:
+        return _check_text(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw).best()
+    text = str(best) if best is not None else raw.decode("cp1252", errors="replace")
+    return _check_text(text)
+
+
+def _check_text(text: str) -> str:
+    sample = text[:4096]
+    control = sum(1 for c in sample if ord(c) < 32 and c not in "\n\r\t\f")
+    if sample and control / len(sample) > 0.05:
+        raise SkipFile("binary file, not text")
+    return text
+
+
+def _split_front_matter(text: str) -> tuple[str, dict]:
+    match = re.match(r"^---[ \t]*\r?\n(.*?)\r?\n(---|\.\.\.)[ \t]*(\r?\n|$)", text, re.DOTALL)
+    if not match:
+        return text, {}
+    import yaml
+
+    try:
+        meta = yaml.safe_load(match.group(1))
+    except yaml.YAMLError:
+        log.warning("front matter is not valid YAML; reading it as text")
+        return text, {}
+    return text[match.end() :], meta if isinstance(meta, dict) else {}
+
+
+def _html_to_markdown(html: str) -> tuple[str, dict]:
+    import trafilatura
+
+    doc = trafilatura.bare_extraction(
+        html, output_format="markdown", with_metadata=True, include_comments=False, as_dict=True
+    )
+    if not doc or not (doc.get("text") or "").strip():
+        raise SkipFile("no article text found in the HTML page")
+    return doc["text"], {k: doc.get(k) for k in ("title", "date", "url", "description")}
+
+
+def _meta_str(meta: dict, key: str) -> str | None:
+    value = meta.get(key)
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    value = " ".join(str(value).split())
+    return value or None
+
+
+def _clean(text: str, *, markdown: bool) -> tuple[str, str | None]:
+    """Normalize to light Markdown: '#' headings, plain inline text, no boilerplate lines.
+
+    Returns the body and a title taken from a leading level-1 heading, if any.
+    """
+    lines = normalize(text).split("\n")
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if len(stripped) < 120 and _BOILERPLATE.match(stripped):
+            continue
+        if markdown:
+            if re.fullmatch(r"\s*([-*_]\s*){3,}", line):
+                continue  # horizontal rule
+            if i + 1 < len(lines) and stripped and re.fullmatch(r"=+|-+", lines[i + 1].strip()):
+                stripped, line = "# " + stripped, "# " + stripped  # setext heading
+            elif re.fullmatch(r"=+|-+", stripped) and out and out[-1].startswith("#"):
+                continue
+            line = _inline_markdown(line)
+            stripped = line.strip()
+        line = _BULLET.sub("• ", line)
+        line = _NUMBERED.sub(lambda m: f"{m.group(1)}. ", line)
+        out.append(line.strip() if not stripped.startswith("```") else stripped)
+    if not markdown:
+        out = _mark_plain_headings(out)
+    body = normalize("\n".join(out))
+    first = body.split("\n", 1)
+    heading = _HEADING.match(first[0]) if first[0] else None
+    if heading and len(heading.group(1)) == 1:
+        return normalize(first[1] if len(first) > 1 else ""), heading.group(2).strip()
+    return body, None
+
+
+def _inline_markdown(line: str) -> str:
+    line = re.sub(r"!\[([^\]]*)\]\([^)]*\)", "", line)  # images
+    line = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", line)  # links keep their text
+    line = re.sub(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", r"\2", line)
+    line = re.sub(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=\S)\*(?![\w*])", r"\1", line)
+    line = re.sub(r"(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])", r"\1", line)
+    line = re.sub(r"`([^`\n]+)`", r"\1", line)
+    return line
+
+
+def _is_title_like(line: str) -> bool:
+    return (
+        0 < len(line) <= 150
+        and len(line.split()) <= 25
+        and not line.startswith(("#", "•"))
+        and not re.search(r"[.,;:]$", line)
+        and bool(re.match(r"[\"'“‘(]?[^\W_]", line))
+    )
+
+
+def _mark_plain_headings(lines: list[str]) -> list[str]:
+    """In plain text, a short title-like line followed by a longer paragraph is a heading."""
+    out = list(lines)
+    for i, line in enumerate(lines):
+        if i == 0 or not _is_title_like(line) or len(line.split()) > 12:
+            continue
+        following = next((nxt for nxt in lines[i + 1 :] if nxt.strip()), "")
+        if len(following) > max(80, 2 * len(line)) and not following.startswith("#"):
+            out[i] = "## " + line
+    return out
+
+
+def _title_from_first_line(body: str) -> tuple[str, str | None]:
+    first, _, rest = body.partition("\n")
+    first = first.strip()
+    if _is_title_like(first) and rest.strip() and not _HEADING.match(first):
+        return normalize(rest), first
+    return body, None
+
+
+def _title_from_first_sentence(body: str, limit: int = 90) -> str:
+    spans = sentence_spans(body)
+    sentence = body[spans[0][0] : spans[0][1]] if spans else body
+    sentence = _HEADING.sub(r"\2", sentence).strip()
+    if len(sentence) <= limit:
+        return sentence
+    cut = sentence[:limit].rsplit(" ", 1)[0].rstrip(",;:—-– ")
+    return cut + "…"
+
+
+def _slug(value: str) -> str:
+    value = re.sub(r"[^\w\-./]+", "-", value.strip()).strip("-./")
+    return value or "article"
+
+
+def _unique(article_id: str, seen: set[str]) -> str:
+    candidate, n = article_id, 2
+    while candidate in seen:
+        candidate, n = f"{article_id}-{n}", n + 1
+    return candidate

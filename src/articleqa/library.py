@@ -1,0 +1,333 @@
+"""The facade Python callers use: open a library of articles, search it, ask it, change it."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import answer as _answer
+from .embedding import Embedder, canonical_name
+from .errors import BadQuestion, IndexMismatch, IndexMissing, ReadOnlyIndex, UnknownArticle
+from .index import MANIFEST, Change, Index
+from .ingest import Ingested, Skipped, parse, read_paths, require_articles
+from .retrieve import check_mode, search_index
+from .schema import Answer, Article, Hit
+from .settings import Settings, data_home
+
+PACKAGE = Path(__file__).resolve().parent
+CORPUS = PACKAGE / "corpus"
+BUILTIN_SOURCE = "builtin"
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class Info:
+    """What `articleqa info` reports."""
+
+    index_dir: str
+    articles: int
+    chunks: int
+    model: str
+    dim: int
+    size_bytes: int
+    read_only: bool
+
+
+def builtin_index_dir() -> Path:
+    """The committed embeddings/ of a checkout, else the copy inside the installed package."""
+    for candidate in (PACKAGE.parents[1] / "embeddings", PACKAGE / "_embeddings"):
+        if (candidate / MANIFEST).exists():
+            return candidate
+    raise IndexMissing("the built-in index is missing from this installation: reinstall articleqa")
+
+
+def builtin_articles() -> list[Article]:
+    """The shipped corpus, with sources that do not depend on where it is installed."""
+    ingested = read_paths([CORPUS])
+    return [_with_source(a, f"{BUILTIN_SOURCE}:{Path(a.source).name}") for a in ingested.articles]
+
+
+def user_index_dir() -> Path:
+    """The default writable index (`articleqa build` without --index-dir, the UI's uploads)."""
+    return data_home() / "index"
+
+
+def open(  # noqa: A001 - the public name the brief asks for
+    paths: str | Path | Sequence[str | Path] | None = None,
+    *,
+    index_dir: str | Path | None = None,
+    model: str | None = None,
+    settings: Settings | None = None,
+    rebuild: bool = False,
+    embedder: Embedder | None = None,
+    progress: Progress | None = None,
+) -> Library:
+    """Open a library.
+
+    With no paths: the built-in corpus, read-only, from its committed index (nothing is embedded).
+    With paths: their articles, indexed in `index_dir` (default: the user index), built or
+    brought up to date as needed: new and changed files are embedded, missing ones leave.
+    """
+    settings = settings or Settings()
+    if model is not None:
+        settings = Settings(**{**settings.__dict__, "model": model})
+    if paths is None and index_dir is None:
+        lib = Library(Index.load(builtin_index_dir()), settings, read_only=True, embedder=embedder)
+        lib._check_builtin_fresh()
+        return lib
+    index_dir = Path(index_dir) if index_dir is not None else user_index_dir()
+    lib = Library.at(index_dir, settings, rebuild=rebuild, embedder=embedder)
+    if paths is not None:
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        lib.sync(paths, progress=progress)
+    return lib
+
+
+class Library:
+    """Articles, their index, and the questions asked of them. Safe to share between threads."""
+
+    def __init__(
+        self,
+        index: Index,
+        settings: Settings,
+        *,
+        index_dir: Path | None = None,
+        read_only: bool = False,
+        embedder: Embedder | None = None,
+    ) -> None:
+        if embedder is not None and index.chunks and embedder.name != index.model:
+            raise IndexMismatch(
+                f"the index was built with model {index.model!r}, the embedder given is {embedder.name!r}: "
+                "open it with the same model, or rebuild with `articleqa build --rebuild`"
+            )
+        self._index = index
+        self.settings = settings
+        self.index_dir = index_dir
+        self.read_only = read_only
+        self._embedder = embedder
+        self._embedder_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self.skipped: list[Skipped] = []
+
+    @classmethod
+    def at(cls, index_dir: Path, settings: Settings, *, rebuild: bool = False, embedder=None) -> Library:
+        """The library whose index lives in `index_dir`, created empty if there is none."""
+        model = canonical_name(settings.model)
+        index = None
+        if not rebuild:
+            try:
+                index = Index.load(index_dir, model=model, chunker=settings.chunker)
+            except IndexMissing:
+                index = None
+        if index is None:
+            embedder = embedder or Embedder(model)
+            index = Index(model, embedder.dim, settings.chunker)
+        return cls(index, settings, index_dir=index_dir, embedder=embedder)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def index(self) -> Index:
+        return self._index
+
+    @property
+    def embedder(self) -> Embedder:
+        """The model, loaded on first use (a lexical-only search never loads it)."""
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = Embedder(self._index.model)
+            return self._embedder
+
+    def articles(self) -> list[Article]:
+        return sorted(self._index.articles.values(), key=lambda a: (a.title.lower(), a.id))
+
+    def article(self, article_id: str) -> Article:
+        try:
+            return self._index.articles[article_id]
+        except KeyError:
+            raise UnknownArticle(f"no article {article_id!r} in this library; `articleqa info` lists them") from None
+
+    def info(self) -> Info:
+        index = self._index
+        folder = Path(self.index_dir) if self.index_dir is not None else builtin_index_dir()
+        return Info(
+            index_dir=str(folder),
+            articles=len(index.articles),
+            chunks=len(index.chunks),
+            model=index.model,
+            dim=index.dim,
+            size_bytes=_folder_size(folder),
+            read_only=self.read_only,
+        )
+
+    def search(self, question: str, *, k: int | None = None, mode: str | None = None) -> list[Hit]:
+        """The passages that best answer `question`, best first."""
+        query = self._check_question(question)
+        k = self._check_k(k)
+        mode = check_mode(mode or self.settings.mode)
+        index = self._index
+        vector = self._query_vector(query) if mode != "lexical" and index.chunks else None
+        return search_index(index, query, vector, k=k, mode=mode, settings=self.settings)
+
+    def ask(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        mode: str | None = None,
+        history: Sequence[str] = (),
+    ) -> Answer:
+        """Answer with evidence: cited passages, the sentence that answers, or an honest no.
+
+        `history` holds the previous questions of the conversation, oldest first; a short
+        follow-up ("and for hair?") is searched together with the question before it.
+        """
+        question = self._check_question(question)
+        k = self._check_k(k)
+        mode = check_mode(mode or self.settings.mode)
+        query = _answer.resolve(question, history)
+        index = self._index
+        if not index.chunks:
+            return _answer.compose(question, query, [], top_dense=0.0, coverage=0.0, rule=_answer.Abstention())
+        vector = self._query_vector(query)
+        hits = search_index(index, query, vector, k=k, mode=mode, settings=self.settings)
+        hits = _answer.highlight(hits, query, vector, self.embedder)
+        top_dense = float(index.store.search(vector.reshape(1, -1), 1)[0][0][0])
+        evidence = " ".join(h.article.title + " " + h.text for h in hits[:3])
+        coverage = _answer.term_coverage(query, evidence)
+        return _answer.compose(
+            question, query, hits, top_dense=top_dense, coverage=coverage, rule=_answer.Abstention(), history=history
+        )
+
+    # -- changing --------------------------------------------------------------------------
+
+    def sync(self, paths: Sequence[str | Path], *, progress: Progress | None = None) -> Change:
+        """Make the index mirror `paths` (plus articles added directly); saves if anything changed."""
+        ingested = read_paths(list(paths))
+        self.skipped = ingested.skipped
+        articles = require_articles(ingested, paths)
+        return self._sync_articles(articles, progress=progress)
+
+    def sync_builtin(self, *, progress: Progress | None = None) -> Change:
+        return self._sync_articles(builtin_articles(), progress=progress)
+
+    def _sync_articles(self, articles: list[Article], *, progress: Progress | None) -> Change:
+        index = self._index
+        upsert = [a for a in articles if index.removed.get(a.id) != a.content_hash]
+        wanted = {a.id for a in articles}
+        gone = [i for i, origin in index.origins.items() if origin == "path" and i not in wanted]
+        return self._apply(upsert=upsert, delete=gone, origin="path", progress=progress)
+
+    def add(self, *sources: str | Path | Article, progress: Progress | None = None) -> Change:
+        """Add articles (files, folders or Article objects) and save; they stay until removed."""
+        articles: list[Article] = []
+        paths = [s for s in sources if not isinstance(s, Article)]
+        if paths:
+            ingested: Ingested = read_paths(paths)
+            self.skipped = ingested.skipped
+            articles.extend(ingested.articles)
+        articles.extend(s for s in sources if isinstance(s, Article))
+        if not articles:
+            require_articles(Ingested(skipped=self.skipped), paths)
+        return self._apply(upsert=articles, delete=[], origin="added", progress=progress)
+
+    def add_bytes(self, data: bytes, *, filename: str, progress: Progress | None = None) -> Article:
+        """Add an uploaded file's content. The name only tells the format and the id; it is
+        never used as a path."""
+        stem = Path(filename.replace("\\", "/")).name
+        base = _safe_id(Path(stem).stem)
+        article_id, n = base, 2
+        while article_id in self._index.articles and self._index.origins.get(article_id) == "path":
+            article_id, n = f"{base}-{n}", n + 1
+        article = parse(data, name=stem, article_id=article_id, source=f"upload:{stem}")
+        self.add(article, progress=progress)
+        return self._index.articles[article.id]
+
+    def remove(self, *article_ids: str) -> Change:
+        """Remove articles by id and save. A removed file stays out until its content changes."""
+        for article_id in article_ids:
+            self.article(article_id)
+        return self._apply(upsert=[], delete=list(article_ids), origin="added", progress=None)
+
+    def _apply(self, *, upsert, delete, origin, progress) -> Change:
+        if self.read_only:
+            raise ReadOnlyIndex(
+                "the built-in library is read-only: open your own with "
+                "articleqa.open(paths, index_dir=...) or `articleqa build PATHS`"
+            )
+        with self._write_lock:
+            index, change = self._index.updated(
+                upsert=upsert, delete=delete, origin=origin, embedder=self.embedder, progress=progress
+            )
+            if change.changed or self.index_dir is None or not (Path(self.index_dir) / MANIFEST).exists():
+                index.save(self.index_dir)
+            self._index = index
+            return change
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _query_vector(self, query: str) -> np.ndarray:
+        return self.embedder.encode([query], progress=False)[0]
+
+    def _check_question(self, question: str) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise BadQuestion("the question is empty: type a question about the articles")
+        question = " ".join(question.split())
+        if len(question) > self.settings.max_question_chars:
+            raise BadQuestion(
+                f"the question is {len(question)} characters long; keep it under "
+                f"{self.settings.max_question_chars} (ask about one thing at a time)"
+            )
+        if not any(ch.isalnum() for ch in question):
+            raise BadQuestion("the question has no words in it: ask in plain language")
+        return question
+
+    def _check_k(self, k: int | None) -> int:
+        k = self.settings.k if k is None else k
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 100:
+            raise BadQuestion(f"k must be a whole number from 1 to 100, not {k!r}")
+        return k
+
+    def _check_builtin_fresh(self) -> None:
+        shipped = {a.id: a.content_hash for a in builtin_articles()}
+        indexed = {a.id: a.content_hash for a in self._index.articles.values()}
+        if shipped != indexed:
+            raise IndexMismatch(
+                "the built-in index does not match the shipped articles: rebuild it with `make embeddings`"
+            )
+
+
+def seed_user_index(index_dir: Path) -> None:
+    """Start a writable library from the built-in one (copied, not re-embedded)."""
+    if (index_dir / MANIFEST).exists():
+        return
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = index_dir.parent / f".{index_dir.name}.seed"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(builtin_index_dir(), tmp)
+    tmp.rename(index_dir)
+
+
+def _with_source(article: Article, source: str) -> Article:
+    from dataclasses import replace
+
+    return replace(article, source=source)
+
+
+def _safe_id(value: str) -> str:
+    import re
+
+    value = re.sub(r"[^\w\-]+", "-", value).strip("-")[:80]
+    return value or "upload"
+
+
+def _folder_size(folder: Path) -> int:
+    if not folder.exists():
+        return 0
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

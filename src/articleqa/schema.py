@@ -1,0 +1,93 @@
+"""The public data types: Article, Chunk, Hit, Answer (frozen dataclasses)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+def content_hash(text: str) -> str:
+    """Stable hash of an article's text; what decides whether it is re-embedded."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article as ingested: cleaned text plus what is known about it."""
+
+    id: str
+    title: str
+    text: str
+    source: str
+    date: str | None = None
+    url: str | None = None
+    description: str | None = None
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.title + "\x00" + self.text)
+
+    @property
+    def link(self) -> str:
+        """Where the article came from: its URL when known, else its file path."""
+        return self.url or self.source
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage: whole sentences of one article, with its span in the article's text."""
+
+    article_id: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    headings: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return f"{self.article_id}#{self.ordinal}"
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A passage found for a question, with why it ranked where it did."""
+
+    chunk: Chunk
+    article: Article
+    score: float
+    rank: int
+    dense_rank: int | None = None
+    dense_score: float | None = None
+    lexical_rank: int | None = None
+    lexical_score: float | None = None
+    # The sentence that best answers the question, as offsets into `text`.
+    highlight_start: int | None = None
+    highlight_end: int | None = None
+    highlight_score: float | None = None
+
+    @property
+    def text(self) -> str:
+        """The passage shown to the user."""
+        return self.chunk.text
+
+    @property
+    def highlight(self) -> str:
+        if self.highlight_start is None or self.highlight_end is None:
+            return ""
+        return self.chunk.text[self.highlight_start : self.highlight_end]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The reply to a question: the evidence itself, and whether it really answers."""
+
+    question: str
+    found: bool
+    text: str
+    hits: tuple[Hit, ...] = ()
+    confidence: float = 0.0
+    # The question actually searched: differs from `question` for a follow-up.
+    query: str = ""
+    reason: str = ""
+    history: tuple[str, ...] = field(default=(), repr=False)
