@@ -137,10 +137,11 @@ def cmd_build(args) -> int:
 
     settings = Settings(model=args.model) if args.model else Settings()
     folder = Path(args.index_dir) if args.index_dir else library.user_index_dir()
-    lib = library.Library.at(folder, settings, rebuild=args.rebuild)
     if args.paths:
-        change = lib.sync(args.paths)
+        lib = library.open(args.paths, index_dir=folder, settings=settings, rebuild=args.rebuild)
+        change = lib.last_change
     else:
+        lib = library.Library.at(folder, settings, rebuild=args.rebuild)
         change = lib.sync_builtin()
     for s in lib.skipped:
         print(f"skipped {s.path}: {s.reason}", file=sys.stderr)

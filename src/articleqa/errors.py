@@ -11,6 +11,10 @@ class NoArticles(ArticleQAError):
     """Nothing usable was found to index."""
 
 
+class UnusableFile(ArticleQAError):
+    """A file that cannot become an article (empty, binary, unsupported, unreadable)."""
+
+
 class IndexMissing(ArticleQAError):
     """There is no index where one was expected."""
 

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import NoArticles
+from .errors import NoArticles, UnusableFile
 from .schema import Article
 from .text import normalize, sentence_spans
 
@@ -49,7 +49,7 @@ class Ingested:
     skipped: list[Skipped] = field(default_factory=list)
 
 
-class SkipFile(Exception):
+class SkipFile(UnusableFile):
     """Raised inside ingestion for a file that cannot become an article."""
 
 
@@ -154,7 +154,13 @@ def decode(raw: bytes) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(raw).best()
+    # The detector's ranking is unsure between single-byte code pages; Windows-1252 is by far
+    # the most common legacy encoding of web text, so it wins unless it reads clearly worse.
+    matches = list(from_bytes(raw))
+    best = min(matches, key=lambda m: m.chaos) if matches else None
+    western = next((m for m in matches if m.encoding in ("cp1252", "latin_1", "iso8859_15")), None)
+    if western is not None and (best is None or western.chaos <= best.chaos + 0.01):
+        best = western
     text = str(best) if best is not None else raw.decode("cp1252", errors="replace")
     return _check_text(text)
 
@@ -184,12 +190,13 @@ def _split_front_matter(text: str) -> tuple[str, dict]:
 def _html_to_markdown(html: str) -> tuple[str, dict]:
     import trafilatura
 
-    doc = trafilatura.bare_extraction(
-        html, output_format="markdown", with_metadata=True, include_comments=False, as_dict=True
-    )
-    if not doc or not (doc.get("text") or "").strip():
+    text = trafilatura.extract(html, output_format="markdown", include_comments=False, include_tables=True)
+    if not (text or "").strip():
         raise SkipFile("no article text found in the HTML page")
-    return doc["text"], {k: doc.get(k) for k in ("title", "date", "url", "description")}
+    # Only dates the page states in its markup; a guess from a footer's copyright year misleads.
+    meta = trafilatura.extract_metadata(html, date_config={"extensive_search": False, "original_date": True})
+    fields = ("title", "date", "url", "description")
+    return text, {k: getattr(meta, k, None) for k in fields} if meta is not None else {}
 
 
 def _meta_str(meta: dict, key: str) -> str | None:

@@ -81,11 +81,16 @@ def open(  # noqa: A001 - the public name the brief asks for
         lib._check_builtin_fresh()
         return lib
     index_dir = Path(index_dir) if index_dir is not None else user_index_dir()
-    lib = Library.at(index_dir, settings, rebuild=rebuild, embedder=embedder)
+    ingested = None
     if paths is not None:
-        if isinstance(paths, (str, Path)):
-            paths = [paths]
-        lib.sync(paths, progress=progress)
+        # Read the files first: a folder with nothing usable fails before any model loads.
+        paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+        ingested = read_paths(paths)
+        require_articles(ingested, paths)
+    lib = Library.at(index_dir, settings, rebuild=rebuild, embedder=embedder)
+    if ingested is not None:
+        lib.skipped = ingested.skipped
+        lib._sync_articles(ingested.articles, progress=progress)
     return lib
 
 
@@ -114,6 +119,7 @@ class Library:
         self._embedder_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self.skipped: list[Skipped] = []
+        self.last_change = Change()
 
     @classmethod
     def at(cls, index_dir: Path, settings: Settings, *, rebuild: bool = False, embedder=None) -> Library:
@@ -166,14 +172,21 @@ class Library:
             read_only=self.read_only,
         )
 
-    def search(self, question: str, *, k: int | None = None, mode: str | None = None) -> list[Hit]:
-        """The passages that best answer `question`, best first."""
+    def search(
+        self, question: str, *, k: int | None = None, mode: str | None = None, per_article: int | None = None
+    ) -> list[Hit]:
+        """The passages that best answer `question`, best first.
+
+        `per_article` caps passages per article before others get their turn (1: one per article).
+        """
         query = self._check_question(question)
         k = self._check_k(k)
         mode = check_mode(mode or self.settings.mode)
         index = self._index
-        vector = self._query_vector(query) if mode != "lexical" and index.chunks else None
-        return search_index(index, query, vector, k=k, mode=mode, settings=self.settings)
+        if not index.chunks:
+            return []
+        vector = self._query_vector(query) if mode != "lexical" else None
+        return search_index(index, query, vector, k=k, mode=mode, settings=self.settings, per_article=per_article)
 
     def ask(
         self,
@@ -211,8 +224,7 @@ class Library:
         """Make the index mirror `paths` (plus articles added directly); saves if anything changed."""
         ingested = read_paths(list(paths))
         self.skipped = ingested.skipped
-        articles = require_articles(ingested, paths)
-        return self._sync_articles(articles, progress=progress)
+        return self._sync_articles(require_articles(ingested, paths), progress=progress)
 
     def sync_builtin(self, *, progress: Progress | None = None) -> Change:
         return self._sync_articles(builtin_articles(), progress=progress)
@@ -268,6 +280,7 @@ class Library:
             if change.changed or self.index_dir is None or not (Path(self.index_dir) / MANIFEST).exists():
                 index.save(self.index_dir)
             self._index = index
+            self.last_change = change
             return change
 
     # -- helpers ---------------------------------------------------------------------------

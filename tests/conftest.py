@@ -1,0 +1,62 @@
+"""Shared fixtures: an isolated ARTICLEQA_HOME, the fake and the real embedder, tiny corpora."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from articleqa import Library, Settings
+from fakes import FakeEmbedder
+
+DATA = Path(__file__).parent / "data"
+ARTICLES = DATA / "articles"
+BAD = DATA / "bad"
+# The fixture articles every plumbing test indexes (the HTML page has tests of its own).
+PLAIN_ARTICLES = ("green-tea.md", "bicycle-chain.txt", "notes/sourdough.md")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """No test reads or writes the user's real library."""
+    monkeypatch.setenv("ARTICLEQA_HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.delenv("ARTICLEQA_MODEL", raising=False)
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    """The bundled all-MiniLM-L6-v2, loaded from disk once per test session."""
+    from articleqa.embedding import Embedder
+
+    return Embedder()
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    """A writable copy of the small fixture articles (tests change and delete files in it)."""
+    folder = tmp_path / "articles"
+    for name in PLAIN_ARTICLES:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ARTICLES / name, folder / name)
+    return folder
+
+
+@pytest.fixture
+def fake_settings() -> Settings:
+    return Settings(model=FakeEmbedder.name)
+
+
+@pytest.fixture
+def make_library(tmp_path, fake_settings, fake_embedder):
+    """Open (or reopen) a Library in tmp_path/idx with the fake embedder."""
+
+    def make(index_dir: Path | None = None, **kwargs) -> Library:
+        return Library.at(index_dir or tmp_path / "idx", fake_settings, embedder=fake_embedder, **kwargs)
+
+    return make

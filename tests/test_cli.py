@@ -1,0 +1,113 @@
+"""The `articleqa` command, run as a user would: `python -m articleqa ...` in a subprocess.
+
+Each call that embeds loads the real model (~6 s), so the calls are few and share one index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ARTICLES, BAD
+
+pytestmark = pytest.mark.slow
+
+
+def run_cli(*args: str, home) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ARTICLEQA_HOME": str(home), "NO_COLOR": "1"}
+    env.pop("ARTICLEQA_MODEL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "articleqa", *map(str, args)], env=env, capture_output=True, text=True, timeout=180
+    )
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *phrases: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("articleqa: error:")]
+    assert len(errors) == 1, result.stderr
+    for phrase in phrases:
+        assert phrase in errors[0], errors[0]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("cli-home")
+
+
+@pytest.fixture(scope="module")
+def built(home, tmp_path_factory):
+    """`articleqa build` over two small articles, once for the module."""
+    index_dir = tmp_path_factory.mktemp("cli") / "idx"
+    result = run_cli(
+        "build", ARTICLES / "green-tea.md", ARTICLES / "bicycle-chain.txt", "--index-dir", index_dir, home=home
+    )
+    return index_dir, result
+
+
+def test_help_lists_the_commands(home):
+    result = run_cli("--help", home=home)
+    assert result.returncode == 0
+    for command in ("build", "search", "ask", "info", "serve", "eval", "bench"):
+        assert command in result.stdout
+
+
+def test_build_reports_what_it_indexed(built):
+    index_dir, result = built
+    assert result.returncode == 0, result.stderr
+    assert "2 articles" in result.stdout and "added 2" in result.stdout
+    assert (index_dir / "manifest.json").exists()
+    assert "Traceback" not in result.stderr
+
+
+def test_search_json(built, home):
+    index_dir, _ = built
+    result = run_cli(
+        "search",
+        "what water temperature keeps green tea from turning bitter",
+        "--index-dir",
+        index_dir,
+        "-k",
+        "2",
+        "--json",
+        home=home,
+    )
+    assert result.returncode == 0, result.stderr
+    hits = json.loads(result.stdout)
+    assert 1 <= len(hits) <= 2
+    assert [h["rank"] for h in hits] == list(range(1, len(hits) + 1))
+    best = hits[0]
+    assert best["article"]["title"] == "Brewing Green Tea Without Bitterness"
+    assert isinstance(best["score"], float)
+    assert "75 degrees" in best["text"]
+
+
+def test_info_shows_counts(built, home):
+    index_dir, _ = built
+    result = run_cli("info", "--index-dir", index_dir, home=home)
+    assert result.returncode == 0, result.stderr
+    assert "articles:  2" in result.stdout
+    assert "passages:  2" in result.stdout
+    assert "all-MiniLM-L6-v2" in result.stdout
+
+
+def test_search_of_a_missing_index_is_a_clean_error(home, tmp_path):
+    result = run_cli("search", "green tea", "--index-dir", tmp_path / "nowhere", home=home)
+    assert_user_error(result, "no index", "articleqa build")
+
+
+def test_build_of_only_bad_files_is_a_clean_error(built, home):
+    index_dir, _ = built
+    result = run_cli("build", BAD, "--index-dir", index_dir, home=home)
+    assert_user_error(result, "no usable articles")
+    assert "report.pdf" in result.stderr
+
+
+def test_empty_question_is_a_clean_error(built, home):
+    index_dir, _ = built
+    result = run_cli("ask", "  ", "--index-dir", index_dir, home=home)
+    assert_user_error(result, "question is empty")

@@ -1,0 +1,190 @@
+"""The Library facade: add, remove, uploads, question checks, results, the read-only built-in."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+import articleqa
+from articleqa import Article, Hit
+from articleqa.errors import BadQuestion, NoArticles, ReadOnlyIndex, UnknownArticle
+from conftest import ARTICLES, BAD
+
+KITES = Article(
+    id="kites",
+    title="Flying Kites",
+    text="A kite flies best in a steady wind of about twenty kilometres an hour. Gusty wind makes it dive.",
+    source="notes",
+)
+
+
+@pytest.fixture
+def lib(make_library, corpus):
+    library = make_library()
+    library.sync([corpus])
+    return library
+
+
+def test_add_a_file_and_an_article(make_library):
+    lib = make_library()
+    change = lib.add(ARTICLES / "bicycle-chain.txt", KITES)
+    assert sorted(change.added) == ["bicycle-chain", "kites"]
+    assert [a.title for a in lib.articles()] == ["Caring for a Bicycle Chain", "Flying Kites"]
+    assert lib.article("kites") == KITES
+    # Saved: a fresh Library over the same folder sees both.
+    assert sorted(make_library().index.articles) == ["bicycle-chain", "kites"]
+    assert lib.search("steady wind for a kite", k=1, mode="lexical")[0].article.id == "kites"
+
+
+def test_added_articles_survive_a_sync_of_the_folders(lib, corpus):
+    lib.add(KITES)
+    change = lib.sync([corpus])
+    assert not change.changed
+    assert "kites" in lib.index.articles
+
+
+def test_add_of_only_bad_files_raises_no_articles(make_library):
+    with pytest.raises(NoArticles, match="report.pdf"):
+        make_library().add(BAD)
+
+
+def test_sync_of_only_bad_files_raises_and_keeps_the_index(lib):
+    with pytest.raises(NoArticles, match="no usable articles"):
+        lib.sync([BAD])
+    assert len(lib.index.articles) == 3
+
+
+def test_remove(lib, make_library):
+    change = lib.remove("green-tea")
+    assert change.removed == ("green-tea",)
+    assert "green-tea" not in make_library().index.articles
+    assert all(h.article.id != "green-tea" for h in lib.search("green tea water", mode="lexical"))
+    with pytest.raises(UnknownArticle, match="no article 'green-tea'"):
+        lib.remove("green-tea")
+
+
+def test_removed_file_stays_out_until_its_content_changes(lib, corpus, fake_embedder):
+    lib.remove("bicycle-chain")
+    fake_embedder.reset()
+    change = lib.sync([corpus])
+    assert "bicycle-chain" not in lib.index.articles
+    assert change.embedded == 0
+    path = corpus / "bicycle-chain.txt"
+    path.write_text(path.read_text() + "\nA worn chain also skips under load on steep climbs.\n")
+    change = lib.sync([corpus])
+    assert change.added == ("bicycle-chain",)
+    assert "steep climbs" in lib.index.articles["bicycle-chain"].text
+
+
+def test_add_bytes_never_uses_the_file_name_as_a_path(tmp_path, make_library, monkeypatch):
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    lib = make_library(work / "idx")
+    data = b"# Passwords\n\nNever store passwords in plain text files; use a password manager instead.\n"
+    article = lib.add_bytes(data, filename="../../etc/passwd.md")
+    assert article.id == "passwd"
+    assert article.title == "Passwords"
+    assert article.source == "upload:passwd.md"
+    assert "passwd" in make_library(work / "idx").index.articles
+    # Nothing named after the upload exists anywhere, in particular not at ../../etc/passwd.md.
+    assert not (tmp_path / "etc").exists()
+    assert [p for p in tmp_path.rglob("*passwd*")] == []
+
+
+def test_add_bytes_windows_path_and_odd_name(make_library):
+    lib = make_library()
+    data = b"Kites\n\nA kite needs steady wind to fly well.\n"
+    article = lib.add_bytes(data, filename="C:\\Users\\me\\my kites!.txt")
+    assert article.id == "my-kites"
+    assert article.source == "upload:my kites!.txt"
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "says"),
+    [(b"%PDF-1.4 binary", "scan.pdf", "unsupported file type"), (b"", "empty.md", "empty file")],
+    ids=["pdf", "empty"],
+)
+def test_unusable_upload_raises_an_articleqa_error(lib, data, filename, says):
+    # Callers (the UI, scripts) catch the package's own error tree, not an ingest internal.
+    with pytest.raises(articleqa.ArticleQAError, match=says):
+        lib.add_bytes(data, filename=filename)
+    assert len(lib.index.articles) == 3
+
+
+@pytest.mark.parametrize(
+    ("question", "k", "says"),
+    [
+        ("", None, "empty"),
+        ("   \n\t ", None, "empty"),
+        ("???", None, "no words"),
+        ("why " * 1250, None, "characters long"),
+        ("What is green tea?", 0, "k must be"),
+        ("What is green tea?", 101, "k must be"),
+    ],
+    ids=["empty", "blank", "punctuation", "5000-chars", "k=0", "k=101"],
+)
+def test_bad_questions_are_refused_with_a_helpful_message(lib, fake_embedder, question, k, says):
+    fake_embedder.reset()
+    for call in (lib.search, lib.ask):
+        with pytest.raises(BadQuestion, match=says):
+            call(question, k=k)
+    assert fake_embedder.texts_encoded == 0
+
+
+def test_search_returns_hits_best_first(lib):
+    hits = lib.search("how often should I oil a bicycle chain", k=3)
+    assert 1 <= len(hits) <= 3
+    assert all(isinstance(h, Hit) and dataclasses.is_dataclass(h) for h in hits)
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert hits[0].article.id == "bicycle-chain"
+    assert hits[0].text == hits[0].chunk.text
+    assert hits[0].article.text[hits[0].chunk.start : hits[0].chunk.end] == hits[0].text
+
+
+def test_search_modes(lib):
+    for mode in ("hybrid", "dense", "lexical"):
+        hits = lib.search("sourdough starter flour water", k=2, mode=mode)
+        assert hits[0].article.id == "notes/sourdough", mode
+    lexical = lib.search("sourdough starter", mode="lexical")[0]
+    assert lexical.lexical_rank == 1 and lexical.dense_rank is None
+    with pytest.raises(articleqa.ArticleQAError, match="unknown search mode"):
+        lib.search("tea", mode="semantic")
+
+
+def test_ask_returns_an_answer_with_cited_hits(lib):
+    answer = lib.ask("how often should I oil a bicycle chain", k=2)
+    assert isinstance(answer, articleqa.Answer)
+    assert answer.question == "how often should I oil a bicycle chain"
+    assert answer.hits and answer.hits[0].article.id == "bicycle-chain"
+    if answer.found:
+        assert answer.text in answer.hits[0].text
+    else:
+        assert answer.text == "" and answer.reason
+
+
+def test_empty_library_answers_nothing(make_library):
+    lib = make_library()
+    assert lib.search("anything at all") == []
+    assert lib.ask("anything at all").found is False
+
+
+def test_info_counts(lib):
+    info = lib.info()
+    assert (info.articles, info.chunks) == (3, len(lib.index.chunks))
+    assert info.model == "fake-hash-embedder" and info.dim == 64
+    assert info.size_bytes > 0 and not info.read_only
+    assert Path(info.index_dir) == lib.index_dir
+
+
+def test_builtin_library_is_read_only():
+    lib = articleqa.open()
+    assert lib.read_only
+    assert len(lib.articles()) == 4
+    for change in (lambda: lib.add(KITES), lambda: lib.remove(lib.articles()[0].id), lambda: lib.sync_builtin()):
+        with pytest.raises(ReadOnlyIndex, match="read-only"):
+            change()
+    assert len(articleqa.open().articles()) == 4
