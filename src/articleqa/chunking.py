@@ -42,10 +42,11 @@ def embed_text(article: Article, chunk: Chunk) -> str:
 def chunk_article(
     article: Article,
     count_tokens: TokenCounter,
-    settings: ChunkerSettings = ChunkerSettings(),
+    settings: ChunkerSettings | None = None,
     model_limit: int = 256,
 ) -> list[Chunk]:
     """Cut an article into passages of whole sentences (see ChunkerSettings for the budget)."""
+    settings = settings or ChunkerSettings()
     sections = _sections(article, count_tokens, settings.max_tokens)
     sections = _merge_small(sections, settings)
     title_tokens = count_tokens([article.title])[0] if article.title else 0

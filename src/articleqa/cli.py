@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     p = sub.add_parser("build", help="index articles (files or folders); only new or changed ones are embedded")
-    p.add_argument("paths", nargs="*", metavar="PATHS", help=".md/.txt/.html files or folders (default: built-in corpus)")
+    p.add_argument(
+        "paths", nargs="*", metavar="PATHS", help=".md/.txt/.html files or folders (default: built-in corpus)"
+    )
     p.add_argument("--index-dir", metavar="DIR", help="where to write the index (default: your library)")
     p.add_argument("--rebuild", action="store_true", help="start from scratch (after a model or chunker change)")
     p.add_argument("--model", help="sentence-transformers model name or path (default: bundled all-MiniLM-L6-v2)")
@@ -70,10 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print JSON for machines")
         index_dir(p)
         if name == "ask":
-            p.add_argument("--history", action="append", default=[], metavar="QUESTION",
-                           help="an earlier question of the conversation (repeatable, oldest first)")
-            p.add_argument("--show-nearest", action="store_true",
-                           help="show the nearest passages even when the articles don't answer")
+            p.add_argument(
+                "--history",
+                action="append",
+                default=[],
+                metavar="QUESTION",
+                help="an earlier question of the conversation (repeatable, oldest first)",
+            )
+            p.add_argument(
+                "--show-nearest",
+                action="store_true",
+                help="show the nearest passages even when the articles don't answer",
+            )
         p.set_defaults(func=func)
 
     p = sub.add_parser("info", help="articles, passages, model and size of an index")
@@ -95,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("eval", help="retrieval quality on a question file (JSONL) or a BEIR folder")
-    p.add_argument("path", metavar="PATH", help="questions .jsonl, or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
+    p.add_argument(
+        "path", metavar="PATH", help="questions .jsonl, or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)"
+    )
     p.add_argument("--mode", choices=MODES, default=None, help="retrieval mode (default hybrid)")
     p.add_argument("--all-modes", action="store_true", help="evaluate every mode")
     p.add_argument("--offtopic", metavar="FILE", help="off-topic questions (JSONL) that should abstain")
@@ -248,7 +260,12 @@ def hit_dict(hit) -> dict:
         "score": hit.score,
         "text": hit.text,
         "article": article_dict(hit.article, text=False),
-        "chunk": {"id": hit.chunk.id, "start": hit.chunk.start, "end": hit.chunk.end, "headings": list(hit.chunk.headings)},
+        "chunk": {
+            "id": hit.chunk.id,
+            "start": hit.chunk.start,
+            "end": hit.chunk.end,
+            "headings": list(hit.chunk.headings),
+        },
         "dense_rank": hit.dense_rank,
         "dense_score": hit.dense_score,
         "lexical_rank": hit.lexical_rank,
@@ -281,11 +298,7 @@ def _print_hit(hit) -> None:
     print("   " + " · ".join(m for m in meta if m))
     text = hit.text
     if bold and hit.highlight_start is not None:
-        text = (
-            text[: hit.highlight_start]
-            + "\x1b[1m" + hit.highlight + "\x1b[0m"
-            + text[hit.highlight_end :]
-        )
+        text = text[: hit.highlight_start] + "\x1b[1m" + hit.highlight + "\x1b[0m" + text[hit.highlight_end :]
     for para in text.split("\n"):
         if para.strip():
             print(textwrap.fill(para, width=width, initial_indent="   ", subsequent_indent="   "))

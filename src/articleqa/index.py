@@ -215,7 +215,9 @@ class Index:
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise IndexCorrupt(f"{manifest_path} is unreadable ({exc}): rebuild with `articleqa build --rebuild`") from exc
+            raise IndexCorrupt(
+                f"{manifest_path} is unreadable ({exc}): rebuild with `articleqa build --rebuild`"
+            ) from exc
         check_manifest(manifest, folder, model=model, chunker=chunker)
         try:
             articles = {}
@@ -263,7 +265,9 @@ def check_manifest(manifest: dict, folder: Path, *, model: str | None, chunker: 
     """Refuse an index built another way, naming the fix."""
     fix = f"rebuild it with `articleqa build --rebuild --index-dir {folder}`"
     if manifest.get("format") != INDEX_FORMAT:
-        raise IndexMismatch(f"{folder} uses index format {manifest.get('format')}, this version reads {INDEX_FORMAT}: {fix}")
+        raise IndexMismatch(
+            f"{folder} uses index format {manifest.get('format')}, this version reads {INDEX_FORMAT}: {fix}"
+        )
     built = manifest.get("model", {}).get("name")
     if model is not None and built != model:
         raise IndexMismatch(f"{folder} was built with model {built!r}, you asked for {model!r}: {fix}")

@@ -22,9 +22,15 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     """Lower-cased, stop words out, stemmed: the terms BM25 matches on."""
     import bm25s
 
-    return bm25s.tokenize(
-        list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
-    )
+    return bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+
+
+def content_terms(text: str) -> set[str]:
+    """The stemmed terms that carry a question's topic: a long stop list, question words out."""
+    import bm25s
+
+    terms = bm25s.tokenize([text], stopwords="en_plus", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    return set(terms[0])
 
 
 class LexicalIndex:
@@ -62,6 +68,14 @@ class LexicalIndex:
 
     def __len__(self) -> int:
         return self._size
+
+    def known(self, terms: set[str]) -> set[str]:
+        """The terms that occur somewhere in the indexed text."""
+        return {t for t in terms if t in self._vocab}
+
+    def known(self, terms: set[str]) -> set[str]:
+        """The terms that occur somewhere in the indexed text."""
+        return {t for t in terms if t in self._vocab}
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every row for the query (zeros when no query term is indexed)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +17,14 @@ from .errors import BadQuestion, IndexMismatch, IndexMissing, ReadOnlyIndex, Unk
 from .index import MANIFEST, Change, Index
 from .ingest import Ingested, Skipped, parse, read_paths, require_articles
 from .retrieve import check_mode, search_index
-from .schema import Answer, Article, Hit
+from .schema import Answer, Article, Chunk, Hit
 from .settings import Settings, data_home
 
 PACKAGE = Path(__file__).resolve().parent
 CORPUS = PACKAGE / "corpus"
 BUILTIN_SOURCE = "builtin"
 Progress = Callable[[float, str], None]
+SENTENCE_CACHE = 20_000
 
 
 @dataclass(frozen=True)
@@ -118,8 +120,12 @@ class Library:
         self._embedder = embedder
         self._embedder_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        # Sentence vectors per passage, for the sentence re-rank and the highlight.
+        self._sentence_cache: OrderedDict[tuple, tuple[list[tuple[int, int]], np.ndarray]] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self.skipped: list[Skipped] = []
         self.last_change = Change()
+        self.abstention = _answer.Abstention()
 
     @classmethod
     def at(cls, index_dir: Path, settings: Settings, *, rebuild: bool = False, embedder=None) -> Library:
@@ -186,7 +192,16 @@ class Library:
         if not index.chunks:
             return []
         vector = self._query_vector(query) if mode != "lexical" else None
-        return search_index(index, query, vector, k=k, mode=mode, settings=self.settings, per_article=per_article)
+        return search_index(
+            index,
+            query,
+            vector,
+            k=k,
+            mode=mode,
+            settings=self.settings,
+            per_article=per_article,
+            sentences=self._sentences_by_row(index),
+        )
 
     def ask(
         self,
@@ -207,16 +222,16 @@ class Library:
         query = _answer.resolve(question, history)
         index = self._index
         if not index.chunks:
-            return _answer.compose(question, query, [], top_dense=0.0, coverage=0.0, rule=_answer.Abstention())
+            empty = _answer.Evidence(0.0, 0.0, 0.0)
+            return _answer.compose(question, query, [], evidence=empty, rule=self.abstention, history=history)
         vector = self._query_vector(query)
-        hits = search_index(index, query, vector, k=k, mode=mode, settings=self.settings)
-        hits = _answer.highlight(hits, query, vector, self.embedder)
-        top_dense = float(index.store.search(vector.reshape(1, -1), 1)[0][0][0])
-        evidence = " ".join(h.article.title + " " + h.text for h in hits[:3])
-        coverage = _answer.term_coverage(query, evidence)
-        return _answer.compose(
-            question, query, hits, top_dense=top_dense, coverage=coverage, rule=_answer.Abstention(), history=history
+        hits = search_index(
+            index, query, vector, k=k, mode=mode, settings=self.settings, sentences=self._sentences_by_row(index)
         )
+        sentences = self.sentence_vectors([h.chunk for h in hits])
+        hits = _answer.highlight(hits, query, vector, sentences)
+        evidence = _answer.evidence(query, vector, hits, sentences, index.lexical)
+        return _answer.compose(question, query, hits, evidence=evidence, rule=self.abstention, history=history)
 
     # -- changing --------------------------------------------------------------------------
 
@@ -284,6 +299,29 @@ class Library:
             return change
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def sentence_vectors(self, chunks: Sequence[Chunk]) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
+        """Each passage's sentence spans and their vectors; encoded once, then cached."""
+        keys = [(c.article_id, c.start, c.end, c.text) for c in chunks]
+        with self._cache_lock:
+            found = {key: self._sentence_cache.get(key) for key in keys}
+        todo = [key for key in dict.fromkeys(keys) if found[key] is None]
+        if todo:
+            spans = [_answer.sentence_spans_of(key[3]) for key in todo]
+            texts = [key[3][s:e] for key, sp in zip(todo, spans) for s, e in sp]
+            vectors = self.embedder.encode(texts, progress=False) if texts else np.zeros((0, 1), np.float32)
+            i = 0
+            with self._cache_lock:
+                for key, sp in zip(todo, spans):
+                    found[key] = (sp, vectors[i : i + len(sp)])
+                    i += len(sp)
+                    self._sentence_cache[key] = found[key]
+                while len(self._sentence_cache) > SENTENCE_CACHE:
+                    self._sentence_cache.popitem(last=False)
+        return [found[key] for key in keys]
+
+    def _sentences_by_row(self, index: Index):
+        return lambda rows: self.sentence_vectors([index.chunks[r] for r in rows])
 
     def _query_vector(self, query: str) -> np.ndarray:
         return self.embedder.encode([query], progress=False)[0]

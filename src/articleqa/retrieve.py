@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -26,66 +27,95 @@ class Candidate:
     lexical_score: float | None = None
 
 
+# Rows -> for each row, its sentence spans and their unit vectors (computed once, cached).
+SentenceVectors = Callable[[Sequence[int]], list[tuple[list[tuple[int, int]], np.ndarray]]]
+
+
 def check_mode(mode: str) -> str:
     if mode not in MODES:
         raise ArticleQAError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
     return mode
 
 
-def dense_candidates(index: Index, query_vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    scores, rows = index.store.search(query_vector.reshape(1, -1), n)
-    keep = rows[0] >= 0
-    return scores[0][keep], rows[0][keep]
-
-
 def fuse(
-    dense: tuple[np.ndarray, np.ndarray],
-    lexical: tuple[np.ndarray, np.ndarray],
+    dense: dict[int, float],
+    lexical: dict[int, float],
     *,
-    method: str = "weighted",
+    method: str = "zscore",
     dense_weight: float = 0.5,
 ) -> list[Candidate]:
-    """Merge two ranked lists (scores, rows), best first.
+    """Merge dense and lexical scores of the same candidate rows into one ranking, best first.
 
-    `weighted`: min-max normalize each list's scores to [0, 1], then a weighted sum; a row
-    missing from one list scores 0 on that side. `rrf`: reciprocal rank fusion, 1 / (60 + rank).
+    `zscore` (default, chosen by measurement, docs/retrieval.md): standardize each side over the
+    candidates, then a weighted sum. `minmax`: scale each side to [0, 1], then a weighted sum.
+    `rrf`: reciprocal rank fusion, 1 / (60 + rank) summed. A row one side did not score gets that
+    side's lowest score.
     """
-    d_scores, d_rows = dense
-    l_scores, l_rows = lexical
-    d_rank = {int(r): i + 1 for i, r in enumerate(d_rows)}
-    l_rank = {int(r): i + 1 for i, r in enumerate(l_rows)}
-    d_val = {int(r): float(s) for r, s in zip(d_rows, d_scores)}
-    l_val = {int(r): float(s) for r, s in zip(l_rows, l_scores)}
-    d_norm = _minmax(d_val)
-    l_norm = _minmax(l_val)
-    fused: list[Candidate] = []
-    for row in dict.fromkeys([*d_rank, *l_rank]):
-        if method == "rrf":
-            score = sum(1.0 / (RRF_K + r[row]) for r in (d_rank, l_rank) if row in r)
-        elif method == "weighted":
-            score = dense_weight * d_norm.get(row, 0.0) + (1 - dense_weight) * l_norm.get(row, 0.0)
-        else:
-            raise ArticleQAError(f"unknown fusion {method!r}: use 'weighted' or 'rrf'")
-        fused.append(Candidate(row, score, d_rank.get(row), d_val.get(row), l_rank.get(row), l_val.get(row)))
-    fused.sort(key=lambda c: (-c.score, c.row))
-    return fused
-
-
-def _minmax(values: dict[int, float]) -> dict[int, float]:
-    if not values:
-        return {}
-    lo, hi = min(values.values()), max(values.values())
-    if hi - lo < 1e-9:
-        return {k: 1.0 for k in values}
-    return {k: (v - lo) / (hi - lo) for k, v in values.items()}
-
-
-def single(scores: np.ndarray, rows: np.ndarray, side: str) -> list[Candidate]:
-    out = []
-    for i, (s, r) in enumerate(zip(scores, rows)):
-        kw = {f"{side}_rank": i + 1, f"{side}_score": float(s)}
-        out.append(Candidate(int(r), float(s), **kw))
+    rows = list(dict.fromkeys([*dense, *lexical]))
+    d_rank = _ranks(dense)
+    l_rank = _ranks(lexical)
+    d = _filled(dense, rows)
+    lx = _filled(lexical, rows)
+    if not lexical or not dense:  # one retriever alone: keep its own scores
+        fused = list(d if dense else lx)
+    elif method == "rrf":
+        big = len(rows) + 1
+        fused = [1.0 / (RRF_K + d_rank.get(r, big)) + 1.0 / (RRF_K + l_rank.get(r, big)) for r in rows]
+    elif method in ("zscore", "minmax"):
+        norm = _zscore if method == "zscore" else _minmax
+        fused = list(dense_weight * norm(d) + (1 - dense_weight) * norm(lx))
+    else:
+        raise ArticleQAError(f"unknown fusion {method!r}: use 'zscore', 'minmax' or 'rrf'")
+    out = [
+        Candidate(r, float(f), d_rank.get(r), dense.get(r), l_rank.get(r), lexical.get(r)) for r, f in zip(rows, fused)
+    ]
+    out.sort(key=lambda c: (-c.score, c.row))
     return out
+
+
+def _ranks(scores: dict[int, float]) -> dict[int, int]:
+    order = sorted(scores, key=lambda r: (-scores[r], r))
+    return {r: i + 1 for i, r in enumerate(order)}
+
+
+def _filled(scores: dict[int, float], rows: list[int]) -> np.ndarray:
+    floor = min(scores.values()) if scores else 0.0
+    return np.array([scores.get(r, floor) for r in rows], dtype=np.float64)
+
+
+def _zscore(x: np.ndarray) -> np.ndarray:
+    sd = x.std()
+    return (x - x.mean()) / sd if sd > 1e-9 else np.zeros_like(x)
+
+
+def _minmax(x: np.ndarray) -> np.ndarray:
+    span = x.max() - x.min() if len(x) else 0.0
+    return (x - x.min()) / span if span > 1e-9 else np.ones_like(x)
+
+
+def rerank_by_sentence(
+    candidates: list[Candidate],
+    query_vector: np.ndarray,
+    sentences: SentenceVectors,
+    *,
+    depth: int,
+    weight: float,
+) -> list[Candidate]:
+    """Re-score the top `depth` candidates with their best single sentence's similarity.
+
+    A passage's vector blurs several sentences together; the question is usually answered by
+    one of them, so a passage holding one very close sentence moves up.
+    """
+    head, tail = candidates[:depth], candidates[depth:]
+    if len(head) < 2 or weight <= 0:
+        return candidates
+    best = np.array(
+        [float((vecs @ query_vector).max()) if len(vecs) else -1.0 for _, vecs in sentences([c.row for c in head])]
+    )
+    bonus = weight * _zscore(best)
+    head = [replace(c, score=c.score + float(b)) for c, b in zip(head, bonus)]
+    head.sort(key=lambda c: (-c.score, c.row))
+    return head + tail
 
 
 def search_index(
@@ -97,24 +127,37 @@ def search_index(
     mode: str,
     settings: Settings,
     per_article: int | None = None,
+    sentences: SentenceVectors | None = None,
 ) -> list[Hit]:
     """Rank passages for a query. `query_vector` may be None only in lexical mode."""
     check_mode(mode)
     n = max(settings.candidates, 3 * k)
+    lexical = index.lexical.search(query, n)
     if mode == "lexical":
-        candidates = single(*index.lexical.search(query, n), "lexical")
-    elif mode == "dense":
-        candidates = single(*dense_candidates(index, query_vector, n), "dense")
+        candidates = fuse({}, _as_dict(*lexical))
     else:
-        candidates = fuse(
-            dense_candidates(index, query_vector, n),
-            index.lexical.search(query, n),
-            method=settings.fusion,
-            dense_weight=settings.dense_weight,
-        )
+        d_scores, d_rows = index.store.search(query_vector.reshape(1, -1), n)
+        dense = _as_dict(d_scores[0], d_rows[0])
+        if mode == "dense":
+            candidates = fuse(dense, {})
+        else:
+            # Score every candidate on both sides, so fusion compares like with like.
+            extra = [r for r in lexical[1] if int(r) not in dense]
+            dense.update(_as_dict(index.store.score(query_vector, extra), extra))
+            all_lexical = index.lexical.scores(query)
+            lex = {r: float(all_lexical[r]) for r in dense}
+            candidates = fuse(dense, lex, method=settings.fusion, dense_weight=settings.dense_weight)
+            if sentences is not None:
+                candidates = rerank_by_sentence(
+                    candidates, query_vector, sentences, depth=settings.rerank_depth, weight=settings.sentence_weight
+                )
     cap = settings.per_article if per_article is None else per_article
     picked = diversify(index, candidates, k=k, per_article=cap)
     return [_hit(index, c, rank) for rank, c in enumerate(picked, start=1)]
+
+
+def _as_dict(scores, rows) -> dict[int, float]:
+    return {int(r): float(s) for s, r in zip(scores, rows) if r >= 0}
 
 
 def diversify(index: Index, candidates: list[Candidate], *, k: int, per_article: int) -> list[Candidate]:

@@ -36,9 +36,12 @@ class Settings:
     mode: str = "hybrid"
     # Candidates taken from each retriever before fusion.
     candidates: int = 50
-    # Weighted fusion of min-max normalized scores; weight of the dense side.
-    dense_weight: float = 0.5
-    fusion: str = "weighted"
+    # Fusion of z-scored dense and BM25 scores; weight of the dense side (docs/retrieval.md).
+    fusion: str = "zscore"
+    dense_weight: float = 0.6
+    # The top candidates are re-scored by their best sentence's similarity to the question.
+    rerank_depth: int = 10
+    sentence_weight: float = 0.25
     # At most this many passages per article before other articles get their turn.
     per_article: int = 2
     batch_size: int = 32

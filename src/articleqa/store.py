@@ -22,6 +22,10 @@ class VectorStore(Protocol):
         """(scores, rows), each of shape (len(queries), k); missing results have row -1."""
         ...
 
+    def score(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Inner product of the query with the given rows."""
+        ...
+
     def with_rows(self, keep: np.ndarray, new: np.ndarray) -> VectorStore:
         """A new store holding rows `keep` of this one, in that order, then `new`."""
         ...
@@ -72,6 +76,13 @@ class FaissStore:
             empty = np.zeros((len(queries), 0))
             return empty.astype(np.float32), empty.astype(np.int64)
         return self._index.search(queries, k)
+
+    def score(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return np.zeros(0, dtype=np.float32)
+        vectors = np.vstack([self._index.reconstruct(int(r)) for r in rows])
+        return vectors @ np.asarray(query, dtype=np.float32).reshape(-1)
 
     def with_rows(self, keep: np.ndarray, new: np.ndarray) -> FaissStore:
         kept = self.vectors()[np.asarray(keep, dtype=np.int64)] if len(keep) else np.zeros((0, self.dim))

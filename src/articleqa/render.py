@@ -1,0 +1,213 @@
+"""Answers, passages and the article list as HTML for the web UI, and as JSON for its API.
+
+Everything that comes from an article or a user is escaped here, so nothing they contain can run
+in the browser. The HTML is one line with no blank lines: the chat renders Markdown, and a raw
+HTML block on a single line passes through it untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from html import escape
+from urllib.parse import urlsplit
+
+from .schema import Answer, Article, Hit
+
+# Characters of article text shown on each side of a passage in its "in the article" view.
+CONTEXT_CHARS = 600
+MODE_LABELS = {"hybrid": "hybrid", "dense": "dense", "lexical": "keyword"}
+
+
+def text_html(text: str) -> str:
+    """Escaped text with its line breaks kept."""
+    return "<br>".join(escape(line) for line in text.replace("\r\n", "\n").split("\n"))
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL if it is a plain http(s) link, else None (no javascript:, data:, file: ...)."""
+    if not url or any(c.isspace() or ord(c) < 32 for c in url.strip()):
+        return None
+    parts = urlsplit(url.strip())
+    return url.strip() if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
+def source_html(article: Article) -> str:
+    """A link when the article has a web address, else its file or upload name as text."""
+    url = safe_url(article.url)
+    if url:
+        return f'<a href="{escape(url)}" target="_blank" rel="noopener noreferrer nofollow">{escape(url)}</a>'
+    return f'<span class="aqa-source">{escape(article.source)}</span>'
+
+
+def question_html(question: str) -> str:
+    return f'<div class="aqa-question">{text_html(question)}</div>'
+
+
+def error_html(message: str) -> str:
+    return f'<div class="aqa-error"><strong>Cannot answer that.</strong> {text_html(message)}</div>'
+
+
+def answer_html(answer: Answer) -> str:
+    """The chat reply: the answer sentence and its cited passages, or an honest "not covered"."""
+    searched = ""
+    if answer.query and answer.query != answer.question:
+        searched = f'<p class="aqa-note">Searched as: “{escape(answer.query)}”</p>'
+    passages = "".join(hit_html(h) for h in answer.hits)
+    if not answer.found:
+        nearest = ""
+        if answer.hits:
+            nearest = (
+                f'<details class="aqa-nearest"><summary>Show nearest passages anyway ({len(answer.hits)})</summary>'
+                f"{passages}</details>"
+            )
+        return (
+            f'<div class="aqa-reply aqa-miss"><p class="aqa-lead"><strong>Not covered by these articles.</strong> '
+            f"{text_html(answer.reason)}</p>{searched}{nearest}</div>"
+        )
+    sources = "passage" if len(answer.hits) == 1 else "passages"
+    return (
+        f'<div class="aqa-reply"><p class="aqa-lead"><mark>{text_html(answer.text)}</mark></p>{searched}'
+        f'<p class="aqa-note">Confidence {answer.confidence:.2f} · from {len(answer.hits)} cited {sources}:</p>'
+        f"{passages}</div>"
+    )
+
+
+def hit_html(hit: Hit) -> str:
+    """One cited passage: where it comes from, how relevant it is, the answer span marked."""
+    article = hit.article
+    where = " › ".join(hit.chunk.headings)
+    heading = f' <span class="aqa-where">› {escape(where)}</span>' if where else ""
+    meta = [source_html(article)]
+    if article.date:
+        meta.append(f'<span class="aqa-date">{escape(article.date)}</span>')
+    meta.append(f'<span class="aqa-score" title="{escape(relevance(hit))}">{escape(relevance(hit))}</span>')
+    return (
+        f'<div class="aqa-hit"><div class="aqa-hit-title"><span class="aqa-rank">[{hit.rank}]</span> '
+        f"<strong>{escape(article.title)}</strong>{heading}</div>"
+        f'<div class="aqa-meta">{" · ".join(meta)}</div>'
+        f'<blockquote class="aqa-passage">{marked_html(hit.text, hit.highlight_start, hit.highlight_end)}</blockquote>'
+        f'<details class="aqa-context"><summary>Show in the article</summary>{context_html(hit)}</details></div>'
+    )
+
+
+def relevance(hit: Hit) -> str:
+    """The fused score and what each retriever made of the passage: why it is here."""
+    parts = [f"score {hit.score:.2f}"]
+    if hit.dense_rank is not None:
+        similarity = f", similarity {hit.dense_score:.2f}" if hit.dense_score is not None else ""
+        parts.append(f"dense #{hit.dense_rank}{similarity}")
+    if hit.lexical_rank is not None:
+        parts.append(f"{MODE_LABELS['lexical']} #{hit.lexical_rank}")
+    return " · ".join(parts)
+
+
+def marked_html(text: str, start: int | None, end: int | None, *, tag: str = "mark") -> str:
+    """Escaped text with text[start:end] wrapped in <tag> (no mark when there is no span)."""
+    if start is None or end is None or not 0 <= start < end <= len(text):
+        return text_html(text)
+    return f"{text_html(text[:start])}<{tag}>{text_html(text[start:end])}</{tag}>{text_html(text[end:])}"
+
+
+def context_html(hit: Hit, chars: int = CONTEXT_CHARS) -> str:
+    """The passage inside the article text around it, the passage and its answer span marked."""
+    text, start, end = hit.article.text, hit.chunk.start, hit.chunk.end
+    if not (0 <= start < end <= len(text)) or text[start:end] != hit.chunk.text:
+        before, after = "", ""
+    else:
+        before, after = (
+            _trim_start(text[max(0, start - chars) : start], start > chars),
+            _trim_end(text[end : end + chars], end + chars < len(text)),
+        )
+    passage = marked_html(hit.chunk.text, hit.highlight_start, hit.highlight_end, tag="strong")
+    return (
+        f'<div class="aqa-article">{text_html(before)}<mark class="aqa-in-article">{passage}</mark>'
+        f"{text_html(after)}</div>"
+    )
+
+
+def library_html(articles: Iterable[Article], passages: Mapping[str, int]) -> str:
+    """The indexed articles as a table: title, source, date, passages."""
+    rows = "".join(
+        f"<tr><td>{escape(a.title)}</td><td>{source_html(a)}</td><td>{escape(a.date or '—')}</td>"
+        f'<td class="aqa-num">{passages.get(a.id, 0)}</td></tr>'
+        for a in articles
+    )
+    if not rows:
+        return '<p class="aqa-note">No articles yet: upload some below.</p>'
+    return (
+        '<table class="aqa-library"><thead><tr><th>Title</th><th>Source</th><th>Date</th><th>Passages</th></tr>'
+        f"</thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def hit_dict(hit: Hit) -> dict:
+    """A passage for API callers: plain JSON values only."""
+    return {
+        "rank": hit.rank,
+        "article_id": hit.article.id,
+        "title": hit.article.title,
+        "source": hit.article.source,
+        "url": hit.article.url,
+        "date": hit.article.date,
+        "headings": list(hit.chunk.headings),
+        "text": hit.text,
+        "score": round(float(hit.score), 4),
+        "dense_rank": hit.dense_rank,
+        "lexical_rank": hit.lexical_rank,
+        "highlight": hit.highlight,
+    }
+
+
+def answer_dict(answer: Answer) -> dict:
+    return {
+        "question": answer.question,
+        "query": answer.query,
+        "found": answer.found,
+        "answer": answer.text,
+        "confidence": round(float(answer.confidence), 4),
+        "reason": answer.reason,
+        "hits": [hit_dict(h) for h in answer.hits],
+    }
+
+
+def _trim_start(text: str, cut: bool) -> str:
+    if cut and " " in text:
+        text = "…" + text[text.index(" ") + 1 :]
+    return text
+
+
+def _trim_end(text: str, cut: bool) -> str:
+    if cut and " " in text:
+        text = text[: text.rindex(" ")] + "…"
+    return text
+
+
+# Styles for the classes above; passed to Gradio's launch().
+CSS = """
+.aqa-reply { line-height: 1.5; }
+.aqa-reply .aqa-lead { font-size: 1.05em; margin: 0 0 .4em; }
+.aqa-reply mark, .aqa-passage mark { background: rgba(250, 204, 21, .4); color: inherit; padding: 0 .15em;
+  border-radius: 3px; }
+.aqa-miss .aqa-lead { color: var(--body-text-color-subdued); }
+.aqa-note { font-size: .88em; color: var(--body-text-color-subdued); margin: .2em 0 .5em; }
+.aqa-hit { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: .55em .75em; margin: .5em 0; }
+.aqa-hit-title { font-size: .95em; }
+.aqa-rank { color: var(--color-accent); font-weight: 600; }
+.aqa-where { color: var(--body-text-color-subdued); font-size: .9em; }
+.aqa-meta { font-size: .8em; color: var(--body-text-color-subdued); margin: .15em 0 .35em; word-break: break-all; }
+.aqa-source { font-family: var(--font-mono); }
+.aqa-score { white-space: nowrap; }
+blockquote.aqa-passage { margin: .3em 0; padding: .1em .7em; border-left: 3px solid var(--color-accent-soft);
+  font-size: .92em; }
+details.aqa-context summary, details.aqa-nearest summary { cursor: pointer; font-size: .85em;
+  color: var(--color-accent); }
+.aqa-article { font-size: .86em; max-height: 18em; overflow-y: auto; padding: .4em .6em;
+  background: var(--background-fill-secondary); border-radius: 6px; margin-top: .3em; }
+mark.aqa-in-article { background: rgba(99, 102, 241, .12); color: inherit; }
+.aqa-error { color: var(--error-text-color, #b91c1c); }
+table.aqa-library { width: 100%; border-collapse: collapse; font-size: .92em; border: 0; }
+table.aqa-library th, table.aqa-library td { text-align: left; padding: .4em .6em; border: 0;
+  border-bottom: 1px solid var(--border-color-primary); }
+table.aqa-library th { font-weight: 600; color: var(--body-text-color-subdued); }
+table.aqa-library td.aqa-num { text-align: right; }
+"""

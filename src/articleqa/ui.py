@@ -1,0 +1,253 @@
+"""The chat web UI (`articleqa serve`): a thin Gradio app over a Library; rendering lives in render.py."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from pathlib import Path
+
+from . import render
+from .errors import ArticleQAError
+from .library import Library, seed_user_index, user_index_dir
+from .library import open as open_library
+from .settings import MODES, Settings
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no phoning home
+import gradio as gr  # noqa: E402
+
+log = logging.getLogger("articleqa")
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+UPLOAD_TYPES = (".md", ".txt", ".html")
+MAX_K = 10
+# Questions run side by side (the library is read through immutable snapshots); changes queue up
+# one at a time in their own group, so an upload being embedded never holds up a question.
+READ_LIMIT = 8
+
+
+def serve(
+    paths: list[str] | None = None, index_dir: str | None = None, host: str = "127.0.0.1", port: int = 7860
+) -> None:
+    """Open the library and serve the UI until interrupted (what `articleqa serve` runs)."""
+    lib = library_for(paths, index_dir)
+    lib.embedder  # noqa: B018 - load the model now, not on the first question
+    try:
+        app = launch(build_app(lib), host=host, port=port)
+    except OSError as exc:
+        raise ArticleQAError(f"cannot listen on {host}:{port} ({exc}): choose another port with --port") from None
+    n = len(lib.index.articles)
+    print(f"articleqa: {n} article{'s' * (n != 1)} at {app.local_url} (Ctrl+C to stop)", flush=True)
+    app.block_thread()
+
+
+def library_for(paths: list[str] | None, index_dir: str | None) -> Library:
+    """The library to serve: the given paths synced into the index, else the index as it is;
+    by default the user's own library, started as a copy of the built-in one (not re-embedded)."""
+    if paths:
+        lib = open_library(paths, index_dir=index_dir)
+        for s in lib.skipped:
+            log.warning("skipped %s: %s", s.path, s.reason)
+        return lib
+    folder = Path(index_dir) if index_dir else user_index_dir()
+    if not index_dir:
+        seed_user_index(folder)
+    return Library.at(folder, Settings())
+
+
+def launch(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860) -> gr.Blocks:
+    """Start the server in the background on `host` only (loopback by default); never a share link."""
+    app.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        prevent_thread_lock=True,
+        quiet=True,
+        max_file_size=MAX_UPLOAD_BYTES,
+        css=render.CSS,
+        theme=gr.themes.Soft(),
+        footer_links=["api"],
+    )
+    return app
+
+
+def check_upload(name: str, size: int) -> str | None:
+    """Why an uploaded file is refused, or None. `name` is only looked at, never opened."""
+    suffix = Path(name).suffix.lower()
+    if suffix not in UPLOAD_TYPES:
+        return f"{name}: unsupported file type '{suffix or '(none)'}' (upload .md, .txt or .html)"
+    if size > MAX_UPLOAD_BYTES:
+        return f"{name}: too large ({size / 1024 / 1024:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 1024 // 1024} MB)"
+    if size == 0:
+        return f"{name}: the file is empty"
+    return None
+
+
+def example_questions(lib: Library, n: int = 4) -> list[str]:
+    """Questions a first-time user can click: the articles' own question headings, one per article first."""
+    per_article: dict[str, list[str]] = {}
+    for chunk in lib.index.chunks:
+        for heading in chunk.headings:
+            words = heading.split()
+            if heading.endswith("?") and 3 <= len(words) <= 12 and heading not in per_article.get(chunk.article_id, []):
+                per_article.setdefault(chunk.article_id, []).append(heading)
+    picked: list[str] = []
+    for round_ in range(3):
+        for questions in per_article.values():
+            if round_ < len(questions) and questions[round_].lower() not in {q.lower() for q in picked}:
+                picked.append(questions[round_])
+    return picked[:n] or [f"What does “{a.title}” say?" for a in lib.articles()[:n]]
+
+
+def build_app(lib: Library) -> gr.Blocks:
+    """The Gradio app over `lib`: chat, settings, library management and the /ask and /search API."""
+
+    def library_view():
+        counts = Counter(c.article_id for c in lib.index.chunks)
+        articles = lib.articles()
+        choices = [(f"{a.title} ({a.id})", a.id) for a in articles]
+        summary = f"{len(articles)} articles · {sum(counts.values())} passages"
+        return render.library_html(articles, counts), gr.update(choices=choices, value=None), summary
+
+    def chat(question: str, messages: list, asked: list[str], k: int, mode: str):
+        question = (question or "").strip()
+        if not question:
+            return gr.update(), messages, asked
+        messages = [*messages, {"role": "user", "content": render.question_html(question)}]
+        try:
+            answer = lib.ask(question, k=int(k), mode=mode, history=list(asked))
+        except ArticleQAError as exc:
+            reply = render.error_html(str(exc))
+        else:
+            reply, asked = render.answer_html(answer), [*asked, question]
+        return "", [*messages, {"role": "assistant", "content": reply}], asked
+
+    def pick_example(evt: gr.SelectData, messages: list, asked: list[str], k: int, mode: str):
+        return chat(evt.value["text"], messages, asked, k, mode)
+
+    def upload(files: list[str] | None, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+        notes: list[str] = []
+        files = files or []
+        for i, tmp in enumerate(files):
+            # Gradio saved the upload under its own temp folder; the user's file name only
+            # chooses the format and the article id.
+            name = Path(tmp).name
+            problem = check_upload(name, os.path.getsize(tmp))
+            if problem:
+                notes.append(f"✗ {problem}")
+                continue
+
+            def step(fraction: float, message: str, i: int = i, name: str = name) -> None:
+                progress((i + fraction) / len(files), desc=f"{name}: {message}")
+
+            try:
+                article = lib.add_bytes(Path(tmp).read_bytes(), filename=name, progress=step)
+            except ArticleQAError as exc:
+                notes.append(f"✗ {name}: {exc}")
+            else:
+                notes.append(f"✓ added “{article.title}” from {name}")
+        table, choices, summary = library_view()
+        return None, _notes_html(notes or ["Choose .md, .txt or .html files to add."]), table, choices, summary
+
+    def remove(article_id: str | None):
+        if not article_id:
+            note = "Choose an article to remove."
+        else:
+            try:
+                title = lib.article(article_id).title
+                lib.remove(article_id)
+                note = f"✓ removed “{title}”"
+            except ArticleQAError as exc:
+                note = f"✗ {exc}"
+        return _notes_html([note]), *library_view()
+
+    def api_ask(question: str, k: int = 5, mode: str = "hybrid", history: list[str] | None = None) -> dict:
+        """Answer a question from the articles: the answer sentence and the cited passages."""
+        try:
+            return render.answer_dict(lib.ask(question, k=k, mode=mode, history=history or []))
+        except ArticleQAError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    def api_search(question: str, k: int = 5, mode: str = "hybrid") -> dict:
+        """The passages that best match a question, best first."""
+        try:
+            hits = lib.search(question, k=k, mode=mode)
+        except ArticleQAError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        return {"question": question, "mode": mode, "hits": [render.hit_dict(h) for h in hits]}
+
+    examples = example_questions(lib)
+    with gr.Blocks(title="articleqa", analytics_enabled=False) as app:
+        asked = gr.State([])  # this session's questions, oldest first: the follow-up context
+        with gr.Sidebar(label="Settings", open=True):
+            gr.Markdown("### articleqa\nAnswers from your articles, with the passages that say so.")
+            k = gr.Slider(1, MAX_K, value=min(lib.settings.k, MAX_K), step=1, label="Passages to cite")
+            mode = gr.Radio(
+                [(render.MODE_LABELS[m], m) for m in MODES],
+                value=lib.settings.mode,
+                label="Search mode",
+                info="hybrid: meaning + keywords; dense: meaning only; keyword: exact words (BM25)",
+            )
+            summary = gr.Markdown(elem_id="aqa-summary")
+        with gr.Tab("Chat"):
+            chatbot = gr.Chatbot(
+                elem_id="aqa-chat",
+                show_label=False,
+                height="72vh",
+                layout="bubble",
+                placeholder="Ask a question about the articles. Every answer cites the passages it comes from.",
+                examples=[{"text": q} for q in examples] or None,
+                # Replies are HTML built by render.py with every article and user string escaped;
+                # Gradio's sanitizer stays on as a second line of defence.
+                sanitize_html=True,
+                latex_delimiters=[],
+                allow_tags=False,
+                feedback_options=None,
+                buttons=[],  # a copy of a reply would be its HTML source
+            )
+            with gr.Row(equal_height=True):
+                question = gr.Textbox(
+                    placeholder="Ask a question about the articles…",
+                    show_label=False,
+                    scale=8,
+                    max_lines=4,
+                    elem_id="aqa-question",
+                    autofocus=True,
+                )
+                send = gr.Button("Ask", variant="primary", scale=1, elem_id="aqa-ask")
+        with gr.Tab("Library") as library_tab:
+            table = gr.HTML(elem_id="aqa-library")
+            with gr.Row():
+                with gr.Column():
+                    files = gr.File(
+                        label=f"Add articles (.md, .txt, .html; up to {MAX_UPLOAD_BYTES // 1024 // 1024} MB each)",
+                        file_count="multiple",
+                        file_types=list(UPLOAD_TYPES),
+                        elem_id="aqa-upload",
+                    )
+                with gr.Column():
+                    chosen = gr.Dropdown(label="Remove an article", choices=[], elem_id="aqa-remove-choice")
+                    drop = gr.Button("Remove", variant="stop", elem_id="aqa-remove")
+            status = gr.HTML(elem_id="aqa-status")
+
+        chat_io = dict(inputs=[question, chatbot, asked, k, mode], outputs=[question, chatbot, asked])
+        read = dict(concurrency_id="read", concurrency_limit=READ_LIMIT)
+        question.submit(chat, **chat_io, api_name="chat", api_visibility="undocumented", **read)
+        send.click(chat, **chat_io, api_visibility="private", **read)
+        chatbot.example_select(
+            pick_example, inputs=[chatbot, asked, k, mode], outputs=chat_io["outputs"], api_visibility="private", **read
+        )
+        chatbot.clear(lambda: [], outputs=asked, api_visibility="private")
+        view = [table, chosen, summary]
+        write = dict(api_visibility="undocumented", concurrency_id="write", concurrency_limit=1)
+        files.upload(upload, inputs=files, outputs=[files, status, *view], api_name="upload", **write)
+        drop.click(remove, inputs=chosen, outputs=[status, *view], api_name="remove", **write)
+        for trigger in (app.load, library_tab.select):
+            trigger(library_view, outputs=view, api_visibility="private")
+        gr.api(api_ask, api_name="ask", **read)
+        gr.api(api_search, api_name="search", **read)
+    return app
+
+
+def _notes_html(notes: list[str]) -> str:
+    return "".join(f'<p class="aqa-note">{render.text_html(n)}</p>' for n in notes)
