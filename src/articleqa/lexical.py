@@ -73,10 +73,6 @@ class LexicalIndex:
         """The terms that occur somewhere in the indexed text."""
         return {t for t in terms if t in self._vocab}
 
-    def known(self, terms: set[str]) -> set[str]:
-        """The terms that occur somewhere in the indexed text."""
-        return {t for t in terms if t in self._vocab}
-
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every row for the query (zeros when no query term is indexed)."""
         terms = [t for t in tokenize([query])[0] if t in self._vocab]
@@ -86,16 +82,20 @@ class LexicalIndex:
 
     def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, rows) of the best k rows with a positive score, best first."""
-        scores = self.scores(query)
-        k = min(k, int((scores > 0).sum()))
-        if k <= 0:
-            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-        rows = np.argpartition(-scores, k - 1)[:k]
-        rows = rows[np.argsort(-scores[rows], kind="stable")]
-        return scores[rows], rows.astype(np.int64)
+        return top(self.scores(query), k)
 
     def save(self, folder: Path) -> list[str]:
         if self._retriever is None:
             return []
         self._retriever.save(str(Path(folder) / FOLDER))
         return [FOLDER]
+
+
+def top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, rows) of the best k rows with a positive score, best first."""
+    k = min(k, int((scores > 0).sum()))
+    if k <= 0:
+        return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+    rows = np.argpartition(-scores, k - 1)[:k]
+    rows = rows[np.argsort(-scores[rows], kind="stable")]
+    return scores[rows], rows.astype(np.int64)

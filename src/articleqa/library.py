@@ -19,6 +19,7 @@ from .ingest import Ingested, Skipped, parse, read_paths, require_articles
 from .retrieve import check_mode, search_index
 from .schema import Answer, Article, Chunk, Hit
 from .settings import Settings, data_home
+from .timing import stage
 
 PACKAGE = Path(__file__).resolve().parent
 CORPUS = PACKAGE / "corpus"
@@ -228,9 +229,10 @@ class Library:
         hits = search_index(
             index, query, vector, k=k, mode=mode, settings=self.settings, sentences=self._sentences_by_row(index)
         )
-        sentences = self.sentence_vectors([h.chunk for h in hits])
-        hits = _answer.highlight(hits, query, vector, sentences)
-        evidence = _answer.evidence(query, vector, hits, sentences, index.lexical)
+        with stage("highlight"):
+            sentences = self.sentence_vectors([h.chunk for h in hits])
+            hits = _answer.highlight(hits, query, vector, sentences)
+            evidence = _answer.evidence(query, vector, hits, sentences, index.lexical)
         return _answer.compose(question, query, hits, evidence=evidence, rule=self.abstention, history=history)
 
     # -- changing --------------------------------------------------------------------------
@@ -324,7 +326,8 @@ class Library:
         return lambda rows: self.sentence_vectors([index.chunks[r] for r in rows])
 
     def _query_vector(self, query: str) -> np.ndarray:
-        return self.embedder.encode([query], progress=False)[0]
+        with stage("encode"):
+            return self.embedder.encode([query], progress=False)[0]
 
     def _check_question(self, question: str) -> str:
         if not isinstance(question, str) or not question.strip():

@@ -16,6 +16,10 @@ from .schema import Answer, Article, Hit
 # Characters of article text shown on each side of a passage in its "in the article" view.
 CONTEXT_CHARS = 600
 MODE_LABELS = {"hybrid": "hybrid", "dense": "dense", "lexical": "keyword"}
+RELEVANCE_HELP = (
+    "score: how well the passage matches in the chosen mode; dense: its rank by meaning and its cosine "
+    "similarity to the question; keyword: its rank by the question's words (BM25)"
+)
 
 
 def text_html(text: str) -> str:
@@ -51,7 +55,7 @@ def answer_html(answer: Answer) -> str:
     """The chat reply: the answer sentence and its cited passages, or an honest "not covered"."""
     searched = ""
     if answer.query and answer.query != answer.question:
-        searched = f'<p class="aqa-note">Searched as: “{escape(answer.query)}”</p>'
+        searched = f'<p class="aqa-note">Searched as: “{text_html(answer.query)}”</p>'
     passages = "".join(hit_html(h) for h in answer.hits)
     if not answer.found:
         nearest = ""
@@ -80,7 +84,7 @@ def hit_html(hit: Hit) -> str:
     meta = [source_html(article)]
     if article.date:
         meta.append(f'<span class="aqa-date">{escape(article.date)}</span>')
-    meta.append(f'<span class="aqa-score" title="{escape(relevance(hit))}">{escape(relevance(hit))}</span>')
+    meta.append(f'<span class="aqa-score" title="{RELEVANCE_HELP}">{escape(relevance(hit))}</span>')
     return (
         f'<div class="aqa-hit"><div class="aqa-hit-title"><span class="aqa-rank">[{hit.rank}]</span> '
         f"<strong>{escape(article.title)}</strong>{heading}</div>"
@@ -206,6 +210,7 @@ details.aqa-context summary, details.aqa-nearest summary { cursor: pointer; font
 mark.aqa-in-article { background: rgba(99, 102, 241, .12); color: inherit; }
 .aqa-error { color: var(--error-text-color, #b91c1c); }
 table.aqa-library { width: 100%; border-collapse: collapse; font-size: .92em; border: 0; }
+table.aqa-library tr { border: 0; }
 table.aqa-library th, table.aqa-library td { text-align: left; padding: .4em .6em; border: 0;
   border-bottom: 1px solid var(--border-color-primary); }
 table.aqa-library th { font-weight: 600; color: var(--body-text-color-subdued); }

@@ -9,8 +9,10 @@ import numpy as np
 
 from .errors import ArticleQAError
 from .index import Index
+from .lexical import top
 from .schema import Hit
 from .settings import MODES, Settings
+from .timing import stage
 
 RRF_K = 60
 
@@ -132,28 +134,39 @@ def search_index(
     """Rank passages for a query. `query_vector` may be None only in lexical mode."""
     check_mode(mode)
     n = max(settings.candidates, 3 * k)
-    lexical = index.lexical.search(query, n)
     if mode == "lexical":
-        candidates = fuse({}, _as_dict(*lexical))
+        with stage("lexical"):
+            candidates = fuse({}, _as_dict(*index.lexical.search(query, n)))
     else:
-        d_scores, d_rows = index.store.search(query_vector.reshape(1, -1), n)
-        dense = _as_dict(d_scores[0], d_rows[0])
+        with stage("dense"):
+            d_scores, d_rows = index.store.search(query_vector.reshape(1, -1), n)
+            dense = _as_dict(d_scores[0], d_rows[0])
         if mode == "dense":
             candidates = fuse(dense, {})
         else:
+            with stage("lexical"):
+                all_lexical = index.lexical.scores(query)
+                _, lexical_rows = top(all_lexical, n)
             # Score every candidate on both sides, so fusion compares like with like.
-            extra = [r for r in lexical[1] if int(r) not in dense]
-            dense.update(_as_dict(index.store.score(query_vector, extra), extra))
-            all_lexical = index.lexical.scores(query)
+            with stage("dense"):
+                extra = [r for r in lexical_rows if int(r) not in dense]
+                dense.update(_as_dict(index.store.score(query_vector, extra), extra))
             lex = {r: float(all_lexical[r]) for r in dense}
-            candidates = fuse(dense, lex, method=settings.fusion, dense_weight=settings.dense_weight)
+            with stage("fusion"):
+                candidates = fuse(dense, lex, method=settings.fusion, dense_weight=settings.dense_weight)
             if sentences is not None:
-                candidates = rerank_by_sentence(
-                    candidates, query_vector, sentences, depth=settings.rerank_depth, weight=settings.sentence_weight
-                )
+                with stage("rerank"):
+                    candidates = rerank_by_sentence(
+                        candidates,
+                        query_vector,
+                        sentences,
+                        depth=settings.rerank_depth,
+                        weight=settings.sentence_weight,
+                    )
     cap = settings.per_article if per_article is None else per_article
-    picked = diversify(index, candidates, k=k, per_article=cap)
-    return [_hit(index, c, rank) for rank, c in enumerate(picked, start=1)]
+    with stage("fusion"):
+        picked = diversify(index, candidates, k=k, per_article=cap)
+        return [_hit(index, c, rank) for rank, c in enumerate(picked, start=1)]
 
 
 def _as_dict(scores, rows) -> dict[int, float]:

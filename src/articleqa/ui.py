@@ -140,6 +140,7 @@ def build_app(lib: Library) -> gr.Blocks:
             def step(fraction: float, message: str, i: int = i, name: str = name) -> None:
                 progress((i + fraction) / len(files), desc=f"{name}: {message}")
 
+            step(0.0, "reading and splitting into passages")
             try:
                 article = lib.add_bytes(Path(tmp).read_bytes(), filename=name, progress=step)
             except ArticleQAError as exc:
@@ -240,7 +241,9 @@ def build_app(lib: Library) -> gr.Blocks:
         chatbot.clear(lambda: [], outputs=asked, api_visibility="private")
         view = [table, chosen, summary]
         write = dict(api_visibility="undocumented", concurrency_id="write", concurrency_limit=1)
-        files.upload(upload, inputs=files, outputs=[files, status, *view], api_name="upload", **write)
+        files.upload(
+            upload, inputs=files, outputs=[files, status, *view], api_name="upload", show_progress_on=files, **write
+        )
         drop.click(remove, inputs=chosen, outputs=[status, *view], api_name="remove", **write)
         for trigger in (app.load, library_tab.select):
             trigger(library_view, outputs=view, api_visibility="private")

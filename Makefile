@@ -1,0 +1,59 @@
+# Two entry points: `make run` (install, then the chat UI on the built-in articles) and
+# `make test` (install with test tools and Chromium, then the whole suite).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+HOST ?= 127.0.0.1
+PORT ?= 7860
+export GRADIO_ANALYTICS_ENABLED := False
+export HF_HUB_OFFLINE := 1
+
+.PHONY: install install-test run test lint embeddings bench eval clean
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# The CPU build of torch goes in first: a bare `torch` requirement would pull a multi-GB CUDA build.
+$(VENV)/.torch: | $(VENV)/bin/python
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q torch==2.13.0
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.torch
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(PIP) install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+run: install
+	$(VENV)/bin/articleqa serve --host $(HOST) --port $(PORT)
+
+test: install-test
+	$(VENV)/bin/ruff check src tests
+	$(PY) -m pytest -q
+
+lint: install-test
+	$(VENV)/bin/ruff check src tests
+
+# Rebuild the committed index of the built-in articles (after changing them, the chunker or the model).
+embeddings: install
+	$(VENV)/bin/articleqa build --rebuild --index-dir embeddings
+
+eval: install-test
+	$(VENV)/bin/articleqa eval tests/data/questions.jsonl --all-modes --offtopic tests/data/offtopic.jsonl
+	$(VENV)/bin/articleqa eval ../shared/benchmarks/scifact --all-modes
+
+bench: install-test
+	$(VENV)/bin/articleqa bench --beir ../shared/benchmarks/scifact --out docs/bench.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,238 @@
+"""The web UI in a real browser: Debian's Chromium driven through Playwright (never `playwright install`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+import pytest  # noqa: E402
+
+from articleqa import ui  # noqa: E402
+from articleqa.library import Library  # noqa: E402
+from articleqa.library import open as open_library  # noqa: E402
+from articleqa.settings import Settings  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCRIPT = "<script>window.__pwned=1</script>"
+IMG = '<img src=x onerror="window.__pwned=1">'
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM}"),
+    # Gradio's queue monitoring trips pandas deprecation warnings that are not ours to fix.
+    pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword):Warning"),
+]
+
+ARTICLES = {
+    "bees.txt": "How honeybees communicate\n\nHoneybees tell each other where flowers are with the waggle dance. "
+    "The angle of the dance shows the direction of the food relative to the sun, and the length of the "
+    "waggle run tells the distance.\n",
+    "volcanoes.md": "---\ntitle: Living near volcanoes\ndate: '2023-04-05'\nurl: https://example.org/volcanoes\n---\n\n"
+    "## Is volcanic ash dangerous?\n\n"
+    "Volcanic ash is made of tiny shards of rock and glass that damage lungs and jet engines. "
+    "Evacuation routes should be planned long before an eruption.\n",
+    # Plain text, so the markup reaches the index exactly as written.
+    "hostile.txt": f"Glacier notes {IMG}\n\nGlaciers advance when winter snowfall exceeds summer melt. {SCRIPT} "
+    f"Moraines mark where a glacier once ended, and {IMG} crevasses open where the ice bends.\n",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def serve(lib: Library):
+    return ui.launch(ui.build_app(lib), host="127.0.0.1", port=free_port())
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, real_embedder):
+    """A small corpus of its own, indexed with the real model, served on a free loopback port."""
+    root = tmp_path_factory.mktemp("site")
+    for name, text in ARTICLES.items():
+        (root / "articles").mkdir(exist_ok=True)
+        (root / "articles" / name).write_text(text, encoding="utf-8")
+    lib = Library.at(root / "index", Settings(), embedder=real_embedder)
+    lib.sync([root / "articles"])
+    app = serve(lib)
+    try:
+        yield app.local_url
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def page(chromium, site):
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(site)
+    page.wait_for_selector("#aqa-question textarea")
+    yield page
+    context.close()
+
+
+def ask(page, question: str, *, click: bool = False):
+    """Type a question, press Enter (or the Ask button), and return the reply that appears."""
+    from playwright.sync_api import expect
+
+    replies = page.locator('#aqa-chat [data-testid="bot"]')
+    before = replies.count()
+    page.fill("#aqa-question textarea", question)
+    if click:
+        page.click("#aqa-ask")
+    else:
+        page.press("#aqa-question textarea", "Enter")
+    expect(replies).to_have_count(before + 1, timeout=30_000)
+    return replies.nth(before)
+
+
+def test_answer_cites_its_passage_in_context(page):
+    from playwright.sync_api import expect
+
+    reply = ask(page, "How do bees tell each other where the food is?")
+    expect(reply.locator(".aqa-lead mark")).to_contain_text("waggle dance")
+    first = reply.locator(".aqa-hit").first
+    expect(first).to_contain_text("How honeybees communicate")
+    expect(first.locator(".aqa-passage mark")).to_contain_text("waggle dance")
+    context = first.locator(".aqa-article")
+    expect(context).to_be_hidden()
+    first.locator("summary", has_text="Show in the article").click()
+    expect(context).to_be_visible()
+
+
+def test_first_visit_offers_example_questions_from_the_articles(page):
+    from playwright.sync_api import expect
+
+    example = page.locator("#aqa-chat button", has_text="Is volcanic ash dangerous?")
+    expect(example).to_be_visible()
+    example.click()
+    reply = page.locator('#aqa-chat [data-testid="bot"]')
+    expect(reply).to_have_count(1, timeout=30_000)
+    expect(page.locator('#aqa-chat [data-testid="user"]')).to_contain_text("Is volcanic ash dangerous?")
+    first = reply.locator(".aqa-hit").first
+    expect(first).to_contain_text("Living near volcanoes")
+    expect(first.locator('a[href="https://example.org/volcanoes"][target="_blank"]')).to_be_visible()
+
+
+def test_off_topic_question_is_not_covered(page):
+    from playwright.sync_api import expect
+
+    reply = ask(page, "What is a good recipe for sourdough bread?")
+    expect(reply).to_contain_text("Not covered by these articles.")
+    nearest = reply.locator(".aqa-nearest .aqa-hit").first
+    expect(nearest).to_be_hidden()
+    reply.locator("summary", has_text="Show nearest passages anyway").click()
+    expect(nearest).to_be_visible()
+
+
+def test_uploaded_article_is_indexed_and_cited(page, tmp_path):
+    from playwright.sync_api import expect
+
+    upload = tmp_path / "axolotl.md"
+    upload.write_text("# Axolotl care\n\nAxolotls regrow lost limbs within a few weeks, even parts of their heart.\n")
+    page.get_by_role("tab", name="Library").click()
+    page.set_input_files("#aqa-upload input[type=file]", str(upload))
+    expect(page.locator("#aqa-status")).to_contain_text("added “Axolotl care”", timeout=30_000)
+    expect(page.locator("#aqa-library")).to_contain_text("Axolotl care")
+    page.get_by_role("tab", name="Chat").click()
+    reply = ask(page, "Can axolotls regrow their limbs?")
+    expect(reply.locator(".aqa-hit").first).to_contain_text("Axolotl care")
+    expect(reply.locator(".aqa-hit").first).to_contain_text("upload:axolotl.md")
+
+
+def test_hostile_markup_is_shown_not_run(page):
+    from playwright.sync_api import expect
+
+    reply = ask(page, f"When do glaciers advance? {IMG}", click=True)
+    expect(page.locator('#aqa-chat [data-testid="user"]').last).to_contain_text(IMG)
+    hit = reply.locator(".aqa-hit").first
+    expect(hit).to_contain_text(f"Glacier notes {IMG}")  # the title, as text
+    expect(hit.locator(".aqa-passage")).to_contain_text(SCRIPT)
+    hit.locator("summary").click()
+    expect(hit.locator(".aqa-article")).to_contain_text(SCRIPT)
+    page.get_by_role("tab", name="Library").click()
+    expect(page.locator("#aqa-library")).to_contain_text(f"Glacier notes {IMG}")
+    assert page.locator("#aqa-chat script, #aqa-chat img[src=x], #aqa-library img[src=x]").count() == 0
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+
+
+def test_page_loads_nothing_from_other_hosts(chromium, site):
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(site)
+        ask(page, "What is volcanic ash made of?")
+        assert requested and all(url.startswith(site) or url.startswith(("data:", "blob:")) for url in requested)
+    finally:
+        context.close()
+
+
+def test_visitors_do_not_see_each_others_conversations(chromium, site):
+    from playwright.sync_api import expect
+
+    alice, bob = (chromium.new_context() for _ in range(2))
+    try:
+        a, b = alice.new_page(), bob.new_page()
+        for p in (a, b):
+            p.goto(site)
+            p.wait_for_selector("#aqa-question textarea")
+        ask(a, "What is volcanic ash made of?")
+        reply = ask(b, "and what damages jet engines?")
+        expect(b.locator('#aqa-chat [data-testid="user"]')).to_have_count(1)
+        expect(b.locator("#aqa-chat")).not_to_contain_text("volcanic ash made of?")
+        expect(reply).not_to_contain_text("Searched as")  # Alice's question is not Bob's context
+        expect(a.locator('#aqa-chat [data-testid="bot"]')).to_have_count(1)
+    finally:
+        alice.close()
+        bob.close()
+
+
+def test_screenshot_of_an_answer_on_the_builtin_corpus(chromium, tmp_path):
+    """Set ARTICLEQA_SCREENSHOT=docs/screenshot.png to refresh the picture in the docs."""
+    from playwright.sync_api import expect
+
+    app = serve(open_library())
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(app.local_url)
+        page.wait_for_selector("#aqa-question textarea")
+        page.get_by_label("number input for Passages to cite").fill("3")
+        page.get_by_label("number input for Passages to cite").press("Enter")
+        reply = ask(page, "What exactly is an exosome?")
+        expect(reply.locator(".aqa-hit")).to_have_count(3)
+        page.evaluate("document.querySelector('#aqa-chat .bubble-wrap').scrollTop = 0")
+        shot = tmp_path / "screenshot.png"
+        page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 20_000
+        if os.environ.get("ARTICLEQA_SCREENSHOT"):
+            shutil.copyfile(shot, os.environ["ARTICLEQA_SCREENSHOT"])
+    finally:
+        context.close()
+        app.close()

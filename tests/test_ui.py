@@ -1,0 +1,314 @@
+"""The web UI: reply rendering and upload checks (pure), then the real app over HTTP with gradio_client."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import threading
+from pathlib import Path
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+import pytest  # noqa: E402
+
+from articleqa import render, ui  # noqa: E402
+from articleqa.library import Library, seed_user_index  # noqa: E402
+from articleqa.library import open as open_library  # noqa: E402
+from articleqa.schema import Answer, Article, Chunk, Hit  # noqa: E402
+from articleqa.settings import Settings  # noqa: E402
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "ui.md"
+# Gradio's queue monitoring trips pandas deprecation warnings that are not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword):Warning")
+HOSTILE = '<script>window.__pwned=1</script> <img src=x onerror="window.__pwned=1">'
+
+# -- rendering, no model ------------------------------------------------------------------------
+
+
+def make_hit(*, title="Bees", text=None, url=None, source="notes/bees.md", before="", after="", rank=1) -> Hit:
+    passage = text or "Bees dance. The waggle dance points to food. Then they rest."
+    article = Article(id="bees", title=title, text=before + passage + after, source=source, date="2024-05-01", url=url)
+    chunk = Chunk("bees", 0, len(before), len(before) + len(passage), passage, headings=("Dances",))
+    start = passage.find("The waggle")
+    end = passage.find("food.") + len("food.") if start >= 0 else None
+    return Hit(
+        chunk,
+        article,
+        score=0.87,
+        rank=rank,
+        dense_rank=2,
+        dense_score=0.61,
+        lexical_rank=1,
+        highlight_start=start if start >= 0 else None,
+        highlight_end=end,
+    )
+
+
+def make_answer(hit: Hit, *, found=True, question="Where is the food?", query=None) -> Answer:
+    return Answer(
+        question=question,
+        found=found,
+        text=hit.highlight if found else "",
+        hits=(hit,),
+        confidence=0.7,
+        query=query or question,
+        reason="" if found else "the closest passage is not close enough",
+    )
+
+
+def test_reply_shows_answer_sentence_and_cited_passage():
+    html = render.answer_html(make_answer(make_hit()))
+    assert "<mark>The waggle dance points to food.</mark>" in html  # the answer, and the span in the passage
+    assert html.count("<mark>The waggle dance points to food.</mark>") == 2
+    for shown in ("Bees", "notes/bees.md", "2024-05-01", "score 0.87", "dense #2", "keyword #1", "Dances"):
+        assert shown in html
+    assert "<details" in html and "Show in the article" in html
+
+
+def test_hostile_article_and_question_are_escaped_everywhere():
+    hit = make_hit(title=HOSTILE, text=f"Bees dance. {HOSTILE} The waggle dance points to food.", source=HOSTILE)
+    answer = make_answer(hit, question=HOSTILE, query=HOSTILE + " food")
+    pages = [
+        render.answer_html(answer),
+        render.answer_html(make_answer(hit, found=False)),
+        render.question_html(HOSTILE),
+        render.error_html(HOSTILE),
+        render.library_html([hit.article], {"bees": 1}),
+    ]
+    for html in pages:
+        assert "<script" not in html and "<img" not in html
+        assert "&lt;script&gt;" in html or "&lt;img" in html
+
+
+def test_replies_are_single_line_html_so_markdown_leaves_them_alone():
+    hit = make_hit(text="Bees dance.\n\n# Not a heading\n\nThe waggle dance points to food. *not italic* $$x$$")
+    for html in (render.answer_html(make_answer(hit)), render.answer_html(make_answer(hit, found=False))):
+        assert "\n" not in html
+        assert "# Not a heading" in html and "*not italic*" in html
+
+
+@pytest.mark.parametrize(
+    "url, linked",
+    [
+        ("https://example.org/a?b=1&c=2", True),
+        ("http://example.org/", True),
+        ("javascript:alert(1)", False),
+        ("JAVASCRIPT:alert(1)", False),
+        ("data:text/html,<script>alert(1)</script>", False),
+        ("file:///etc/passwd", False),
+        ("https://exa mple.org", False),
+        ("//example.org/x", False),
+    ],
+)
+def test_only_http_links_become_anchors(url, linked):
+    html = render.source_html(make_hit(url=url).article)
+    assert ("<a href=" in html) is linked
+    if linked:
+        assert 'href="' + url.replace("&", "&amp;") + '"' in html and 'rel="noopener noreferrer nofollow"' in html
+    else:
+        assert "notes/bees.md" in html  # falls back to the file it came from
+
+
+def test_context_view_shows_the_passage_inside_its_article():
+    hit = make_hit(before="Intro words here. " * 60, after=" Closing words there." * 60)
+    html = render.context_html(hit)
+    assert html.count("Intro words here.") < 60 and "…" in html  # trimmed to the surroundings
+    inside = re.search(r'<mark class="aqa-in-article">(.*?)</mark>', html).group(1)
+    assert "Bees dance." in inside and "<strong>The waggle dance points to food.</strong>" in inside
+    assert html.index("Intro words") < html.index("aqa-in-article") < html.index("Closing words")
+
+
+def test_not_covered_reply_hides_nearest_passages_behind_a_disclosure():
+    html = render.answer_html(make_answer(make_hit(), found=False))
+    assert "Not covered by these articles." in html and "not close enough" in html
+    assert html.index("Show nearest passages anyway") < html.index("The waggle dance")
+    assert html.index("<details") < html.index("aqa-hit")
+
+
+def test_follow_up_says_what_was_searched():
+    html = render.answer_html(
+        make_answer(make_hit(), question="and for hair?", query="What are exosomes? and for hair?")
+    )
+    assert "Searched as: “What are exosomes? and for hair?”" in html
+
+
+def test_api_dicts_are_plain_json():
+    out = render.answer_dict(make_answer(make_hit(url="https://example.org")))
+    assert json.loads(json.dumps(out)) == out
+    assert out["found"] and out["answer"] == "The waggle dance points to food."
+    assert {"title", "source", "url", "date", "text", "score", "highlight"} <= out["hits"][0].keys()
+
+
+@pytest.mark.parametrize(
+    "name, size, problem",
+    [
+        ("notes.md", 1000, None),
+        ("page.HTML", 1000, None),
+        ("report.pdf", 1000, "unsupported file type '.pdf'"),
+        ("noext", 1000, "unsupported file type '(none)'"),
+        ("big.txt", ui.MAX_UPLOAD_BYTES + 1, "too large"),
+        ("blank.txt", 0, "empty"),
+    ],
+)
+def test_upload_checks_say_what_is_wrong(name, size, problem):
+    message = ui.check_upload(name, size)
+    assert message is None if problem is None else problem in message
+
+
+def test_examples_are_question_headings_from_the_corpus():
+    lib = open_library()
+    examples = ui.example_questions(lib)
+    headings = {h for c in lib.index.chunks for h in c.headings}
+    assert 2 <= len(examples) <= 4 and all(q.endswith("?") and q in headings for q in examples)
+
+
+def test_default_library_is_a_seeded_copy_of_the_builtin_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARTICLEQA_HOME", str(tmp_path))
+    lib = ui.library_for(None, None)
+    assert (tmp_path / "index" / "manifest.json").exists() and not lib.read_only
+    assert {a.id for a in lib.articles()} == {a.id for a in open_library().articles()}
+
+
+@pytest.mark.slow
+def test_serve_command_syncs_paths_and_listens_on_loopback_only(tmp_path, monkeypatch, capsys):
+    import gradio as gr
+
+    from articleqa import cli
+
+    launched: dict = {}
+    launch = gr.Blocks.launch
+    monkeypatch.setattr(gr.Blocks, "launch", lambda app, **kw: launched.update(kw) or launch(app, **kw))
+    monkeypatch.setattr(gr.Blocks, "block_thread", lambda app: launched.update(app=app) or app.close())
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "tea.md").write_text("# Green tea\n\nGreen tea is steamed or pan-fired soon after picking.\n")
+    port = free_port()
+    assert (
+        cli.main(["serve", str(tmp_path / "notes"), "--index-dir", str(tmp_path / "index"), "--port", str(port)]) == 0
+    )
+    assert launched["server_name"] == "127.0.0.1" and launched["share"] is False
+    assert launched["max_file_size"] == ui.MAX_UPLOAD_BYTES
+    assert f"1 article at http://127.0.0.1:{port}/" in capsys.readouterr().out
+    assert (tmp_path / "index" / "manifest.json").exists()  # the folder was indexed before serving
+    assert "/ask" in launched["app"].get_api_info()["named_endpoints"]
+
+
+@pytest.mark.slow
+def test_serve_on_a_busy_port_is_a_clean_error(tmp_path, capsys):
+    from articleqa import cli
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert cli.main(["serve", "--index-dir", str(tmp_path / "index"), "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err and "Traceback" not in err
+
+
+# -- the running app, real model ----------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, real_embedder):
+    """The app over a writable copy of the built-in library, on a free loopback port."""
+    folder = tmp_path_factory.mktemp("ui") / "index"
+    seed_user_index(folder)
+    lib = Library.at(folder, Settings(), embedder=real_embedder)
+    app = ui.launch(ui.build_app(lib), host="127.0.0.1", port=free_port())
+    assert app.local_url.startswith("http://127.0.0.1:")
+    try:
+        yield app.local_url, lib
+    finally:
+        app.close()
+
+
+def client(url):
+    from gradio_client import Client
+
+    return Client(url, verbose=False)
+
+
+@pytest.mark.slow
+def test_documented_python_example_works(server):
+    url, _ = server
+    code = re.search(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S).group(1)
+    assert 'Client("http://127.0.0.1:7860/")' in code
+    scope: dict = {}
+    exec(code.replace("http://127.0.0.1:7860/", url), scope)  # noqa: S102 - our own docs
+    answer = scope["answer"]
+    assert answer["found"] and answer["answer"] and len(answer["hits"]) == 3
+    assert any("exosome" in h["text"].lower() for h in answer["hits"])
+    assert scope["hits"]["hits"] and scope["hits"]["mode"] == "lexical"
+
+
+@pytest.mark.slow
+def test_api_reports_user_errors_as_messages(server):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="question is empty"):
+        client(server[0]).predict(question="  ", k=3, mode="hybrid", api_name="/ask")
+    with pytest.raises(AppError, match="mode"):
+        client(server[0]).predict(question="What are exosomes?", k=3, mode="telepathy", api_name="/search")
+
+
+@pytest.mark.slow
+def test_conversations_are_kept_per_session(server):
+    alice, bob = client(server[0]), client(server[0])
+    _, chat = alice.predict("What are exosomes?", [], 3, "hybrid", api_name="/chat")
+    _, chat = alice.predict("and for hair?", chat, 3, "hybrid", api_name="/chat")
+    assert "Searched as: “What are exosomes? and for hair?”" in str(chat[-1])
+    _, other = bob.predict("and for hair?", [], 3, "hybrid", api_name="/chat")
+    assert len(other) == 2 and "Searched as" not in str(other[-1])  # Alice's question is not Bob's context
+
+
+@pytest.mark.slow
+def test_upload_is_indexed_cited_and_removable(server, tmp_path):
+    from gradio_client import handle_file
+
+    url, lib = server
+    path = tmp_path / "axolotl.md"
+    path.write_text("# Axolotl care\n\nAxolotls regrow lost limbs within a few weeks, even parts of the heart.\n")
+    visitor = client(url)
+    _, status, table, *_ = visitor.predict([handle_file(str(path))], api_name="/upload")
+    assert "added “Axolotl care”" in status and "Axolotl care" in table
+    answer = visitor.predict(question="Can axolotls regrow limbs?", k=3, mode="hybrid", api_name="/ask")
+    assert answer["found"] and answer["hits"][0]["title"] == "Axolotl care"
+    assert answer["hits"][0]["source"] == "upload:axolotl.md"
+    status, table, *_ = visitor.predict("axolotl", api_name="/remove")
+    assert "removed “Axolotl care”" in status and "Axolotl" not in table
+    assert "axolotl" not in {a.id for a in lib.articles()}
+
+
+@pytest.mark.slow
+def test_questions_are_answered_while_an_upload_is_indexing(server, tmp_path, monkeypatch):
+    from gradio_client import handle_file
+
+    url, lib = server
+    started, release = threading.Event(), threading.Event()
+    add_bytes = lib.add_bytes
+
+    def slow_add_bytes(*args, **kwargs):
+        started.set()
+        release.wait(30)
+        return add_bytes(*args, **kwargs)
+
+    monkeypatch.setattr(lib, "add_bytes", slow_add_bytes)
+    path = tmp_path / "slow.txt"
+    path.write_text("Slow uploads\n\nThis article takes its time to be indexed.\n")
+    upload = client(url).submit([handle_file(str(path))], api_name="/upload")
+    try:
+        assert started.wait(20), "the upload never reached the library"
+        answer = client(url).submit(question="What are exosomes?", k=2, api_name="/ask").result(timeout=20)
+        assert answer["found"] and not release.is_set()  # answered while the upload still held the write lane
+    finally:
+        release.set()
+    assert "added" in upload.result(timeout=30)[1]
+    lib.remove("slow")
