@@ -27,7 +27,7 @@ def built(make_library, corpus):
 def test_round_trip_keeps_articles_chunks_and_vectors(built):
     folder = built.index_dir
     assert sorted(p.name for p in folder.iterdir()) == [
-        "articles.jsonl", "bm25", "chunks.jsonl", "manifest.json", "vectors.faiss",
+        "articles.jsonl", "bm25", "chunks.jsonl", "manifest.json", "sentences.npy", "vectors.faiss",
     ]  # fmt: skip
     loaded = Index.load(folder)
     assert loaded.articles == built.index.articles
@@ -76,8 +76,12 @@ def test_changed_article_is_reembedded_alone_and_its_old_passages_are_gone(built
     change = built.sync([corpus])
     assert change.replaced == ("bicycle-chain",) and not change.added and not change.removed
     new_chunks = built.index.chunks_of("bicycle-chain")
-    assert change.embedded == len(new_chunks) == fake_embedder.texts_encoded
-    assert all(text.startswith("Caring for a Bicycle Chain") for text in fake_embedder.encoded)
+    assert change.embedded == len(new_chunks)
+    assert fake_embedder.texts_encoded == change.embedded + change.sentences  # passages, then sentences
+    passages, sentences = fake_embedder.encoded[: change.embedded], fake_embedder.encoded[change.embedded :]
+    assert all(text.startswith("Caring for a Bicycle Chain") for text in passages)
+    article_text = built.index.articles["bicycle-chain"].text
+    assert sentences and all(sentence in article_text for sentence in sentences)
     reloaded = Index.load(built.index_dir)
     texts = " ".join(c.text for c in reloaded.chunks)
     assert "digital caliper gauge" in texts and "chain checker tool" not in texts
@@ -102,7 +106,8 @@ def test_new_file_is_added_without_reembedding_the_others(built, corpus, fake_em
     fake_embedder.reset()
     change = built.sync([corpus])
     assert change.added == ("kites",)
-    assert fake_embedder.texts_encoded == change.embedded == 1
+    assert change.embedded == 1 and change.sentences == 1  # one passage of one sentence
+    assert fake_embedder.texts_encoded == 2
 
 
 # -- atomic saves --------------------------------------------------------------------------

@@ -16,8 +16,29 @@ from .lexical import content_terms, tokenize
 from .schema import Answer, Hit
 from .text import sentence_spans, words
 
-# Weight of question-term coverage next to cosine similarity when choosing the sentence.
+# Weights next to cosine similarity when choosing the answer sentence (docs/how-it-works.md).
 LEXICAL_WEIGHT = 0.3
+TYPE_WEIGHT = 0.3
+QUESTION_PENALTY = 0.1
+_NUMBER = r"(\d+|a|one|two|three|four|five|six|seven|eight|nine|ten|twelve|few|several|couple of)"
+_ANSWER_TYPES = [
+    (
+        re.compile(r"\b(how (long|soon|quickly|fast|often)|when)\b", re.IGNORECASE),
+        re.compile(
+            rf"\b{_NUMBER}\s+(seconds?|minutes?|hours?|days?|nights?|weeks?|months?|years?)\b"
+            r"|\b(daily|weekly|monthly|overnight|immediately|every (day|night|week|morning|evening))\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        re.compile(r"\b(who|whom|whose)\b", re.IGNORECASE),
+        re.compile(r"\b(Dr|Prof|Mr|Ms|Mrs)\.\s|\b(explains|says|said|notes|according to)\b"),
+    ),
+    (
+        re.compile(r"\bhow (much|many)\b|\bwhat (percentage|proportion|price|cost)\b", re.IGNORECASE),
+        re.compile(r"\d|\bpercent\b|[%$€£]"),
+    ),
+]
 
 _PRONOUNS = {
     "it", "its", "they", "them", "their", "theirs", "that", "this", "those", "these",
@@ -91,29 +112,46 @@ def highlight(
     query: str,
     query_vector: np.ndarray,
     sentences: Sequence[tuple[list[tuple[int, int]], np.ndarray]],
+    *,
+    question: str | None = None,
 ) -> list[Hit]:
     """Mark in each hit the sentence that best answers the query (offsets into hit.text).
 
     `sentences` gives, per hit, its sentence spans and their unit vectors. A sentence scores its
-    cosine similarity to the question plus LEXICAL_WEIGHT times the share of question terms in it.
+    cosine similarity to the question, plus LEXICAL_WEIGHT times the share of the question's
+    content terms in it, plus TYPE_WEIGHT when it holds the kind of thing asked for (a duration
+    for "how long", a person for "who"); a sentence that is itself a question is no answer.
     """
-    query_terms = set(tokenize([query])[0])
+    query_terms = content_terms(query)
+    wanted = answer_type(question or query)
     out: list[Hit] = []
     for hit, (spans, vectors) in zip(hits, sentences):
         if not spans:
             out.append(hit)
             continue
         sims = vectors @ query_vector.reshape(-1)
-        terms = tokenize([hit.text[s:e] for s, e in spans])
         best, best_score = 0, -1e9
-        for i, sentence_terms in enumerate(terms):
-            cover = len(query_terms & set(sentence_terms)) / len(query_terms) if query_terms else 0.0
+        for i, (s, e) in enumerate(spans):
+            sentence = hit.text[s:e]
+            cover = len(query_terms & content_terms(sentence)) / len(query_terms) if query_terms else 0.0
             score = float(sims[i]) + LEXICAL_WEIGHT * cover
+            if wanted is not None and wanted.search(sentence):
+                score += TYPE_WEIGHT
+            if sentence.rstrip().endswith("?"):
+                score -= QUESTION_PENALTY
             if score > best_score:
                 best, best_score = i, score
         start, end = spans[best]
         out.append(replace(hit, highlight_start=start, highlight_end=end, highlight_score=round(best_score, 4)))
     return out
+
+
+def answer_type(question: str) -> re.Pattern | None:
+    """What a factoid question asks for, as a pattern an answering sentence would match."""
+    for asks, looks_like in _ANSWER_TYPES:
+        if asks.search(question):
+            return looks_like
+    return None
 
 
 def sentence_spans_of(text: str) -> list[tuple[int, int]]:

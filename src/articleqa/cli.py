@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("articleqa: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `articleqa search ... | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,7 +164,7 @@ def cmd_build(args) -> int:
     print(
         f"{folder}: {info.articles} articles, {info.chunks} passages "
         f"(added {len(change.added)}, replaced {len(change.replaced)}, removed {len(change.removed)}, "
-        f"unchanged {len(change.unchanged)}; embedded {change.embedded} passages)"
+        f"unchanged {len(change.unchanged)}; embedded {change.embedded} passages, {change.sentences} sentences)"
     )
     return 0
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ArticleQAError
+from .errors import ArticleQAError, IndexMismatch
 from .schema import Article, Hit
 from .settings import MODES, Settings
 from .text import normalize
@@ -178,7 +178,10 @@ def beir_library(
     key = json.dumps([canonical_name(settings.model), settings.chunker.as_dict(), digest.hexdigest()])
     name = f"{Path(folder).resolve().name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     cache = Path(cache_dir) if cache_dir else data_home() / "cache" / "beir"
-    lib = Library.at(cache / name, settings)
+    try:
+        lib = Library.at(cache / name, settings)
+    except IndexMismatch:  # a cache from another version: start it again
+        lib = Library.at(cache / name, settings, rebuild=True)
     if len(lib.index.articles) != len(articles) or lib.index.removed:
         lib._sync_articles(articles, progress=_stderr_progress if progress else None)
     return lib, queries, qrels

@@ -5,6 +5,7 @@ A folder of plain files:
   articles.jsonl   one article per line (its cleaned text and metadata)
   chunks.jsonl     one passage per line: article id, ordinal, character span, heading path
   vectors.faiss    the vectors, row i = line i of chunks.jsonl
+  sentences.npy    a vector per sentence of every article (float16), for re-ranking and highlights
   bm25/            the BM25 index over the same rows (bm25s's own plain files)
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .__about__ import __version__
-from .chunking import chunk_article, embed_text
+from .chunking import embed_text, split_article
 from .errors import IndexCorrupt, IndexMismatch, IndexMissing
 from .lexical import LexicalIndex
 from .schema import Article, Chunk
@@ -32,6 +33,15 @@ from .store import FaissStore, VectorStore
 MANIFEST = "manifest.json"
 ARTICLES = "articles.jsonl"
 CHUNKS = "chunks.jsonl"
+SENTENCES = "sentences.npy"
+
+
+@dataclass(frozen=True)
+class Sentences:
+    """An article's sentence spans (into its text) and their unit vectors, row for row."""
+
+    spans: np.ndarray  # (n, 2) int
+    vectors: np.ndarray  # (n, dim) float32
 
 
 @dataclass(frozen=True)
@@ -42,7 +52,8 @@ class Change:
     replaced: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
-    embedded: int = 0
+    embedded: int = 0  # passages embedded
+    sentences: int = 0  # sentences embedded (for the re-rank and the highlight)
 
     @property
     def changed(self) -> bool:
@@ -64,6 +75,7 @@ class Index:
     origins: dict[str, str] = field(default_factory=dict)
     # Removed by the user although their file is still there: id -> content hash.
     removed: dict[str, str] = field(default_factory=dict)
+    sentences: dict[str, Sentences] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.store is None:
@@ -76,6 +88,15 @@ class Index:
 
     def chunks_of(self, article_id: str) -> list[Chunk]:
         return [c for c in self.chunks if c.article_id == article_id]
+
+    def sentences_of(self, chunk: Chunk) -> tuple[list[tuple[int, int]], np.ndarray]:
+        """The passage's sentences, as spans relative to the passage, and their vectors."""
+        sents = self.sentences.get(chunk.article_id)
+        if sents is None or not len(sents.spans):
+            return [], np.zeros((0, self.dim), dtype=np.float32)
+        inside = (sents.spans[:, 0] >= chunk.start) & (sents.spans[:, 1] <= chunk.end)
+        spans = [(int(a) - chunk.start, int(b) - chunk.start) for a, b in sents.spans[inside]]
+        return spans, sents.vectors[inside]
 
     # -- changes ---------------------------------------------------------------------------
 
@@ -109,13 +130,23 @@ class Index:
         articles = {k: v for k, v in self.articles.items() if k not in drop}
         chunks = [self.chunks[i] for i in keep_rows]
         new_chunks: list[Chunk] = []
+        new_spans: dict[str, list[tuple[int, int]]] = {}
         for article in fresh:
             articles[article.id] = article
-            new_chunks.extend(
-                chunk_article(article, embedder.count_tokens, self.chunker, model_limit=embedder.max_tokens)
-            )
+            cut, spans = split_article(article, embedder.count_tokens, self.chunker, model_limit=embedder.max_tokens)
+            new_chunks.extend(cut)
+            new_spans[article.id] = spans
         texts = [embed_text(articles[c.article_id], c) for c in new_chunks]
-        vectors = _encode(embedder, texts, progress)
+        sentence_texts = [articles[i].text[a:b] for i, spans in new_spans.items() for a, b in spans]
+        vectors, sentence_vectors = _encode(embedder, texts, sentence_texts, progress)
+        # Stored in half precision; round now so a fresh index answers exactly as a reloaded one.
+        sentence_vectors = sentence_vectors.astype(np.float16).astype(np.float32)
+        sentences = {k: v for k, v in self.sentences.items() if k not in drop}
+        offset = 0
+        for article_id, spans in new_spans.items():
+            rows = sentence_vectors[offset : offset + len(spans)]
+            sentences[article_id] = Sentences(np.asarray(spans, dtype=np.int64).reshape(-1, 2), rows)
+            offset += len(spans)
         chunks.extend(new_chunks)
         origins = {k: v for k, v in self.origins.items() if k not in drop}
         origins.update({a.id: origin for a in fresh})
@@ -136,8 +167,11 @@ class Index:
             lexical=None,  # rebuilt: BM25 statistics depend on every document
             origins=origins,
             removed=removed_ids,
+            sentences=sentences,
         )
-        change = Change(tuple(added), tuple(replaced), tuple(removed), tuple(unchanged), len(new_chunks))
+        change = Change(
+            tuple(added), tuple(replaced), tuple(removed), tuple(unchanged), len(new_chunks), len(sentence_texts)
+        )
         return index, change
 
     # -- disk ------------------------------------------------------------------------------
@@ -181,8 +215,13 @@ class Index:
                         "date": a.date,
                         "description": a.description,
                         "text": a.text,
+                        "sentences": self.sentences[a.id].spans.tolist() if a.id in self.sentences else [],
                     }
                     fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            stacked = [self.sentences[a.id].vectors for a in self.articles.values() if a.id in self.sentences]
+            matrix = np.vstack(stacked) if stacked else np.zeros((0, self.dim), dtype=np.float32)
+            # Half precision: sentence vectors only re-rank and highlight, and it halves the file.
+            np.save(tmp / SENTENCES, matrix.astype(np.float16), allow_pickle=False)
             with open(tmp / CHUNKS, "w", encoding="utf-8") as fh:
                 for c in self.chunks:
                     row = {"article": c.article_id, "ordinal": c.ordinal, "start": c.start, "end": c.end}
@@ -221,8 +260,10 @@ class Index:
         check_manifest(manifest, folder, model=model, chunker=chunker)
         try:
             articles = {}
+            spans: dict[str, list] = {}
             for line in _lines(folder / ARTICLES):
                 row = json.loads(line)
+                spans[row["id"]] = row.get("sentences", [])
                 articles[row["id"]] = Article(
                     id=row["id"],
                     title=row["title"],
@@ -241,6 +282,16 @@ class Index:
                 )
             store = FaissStore.load(folder)
             lexical = LexicalIndex.load(folder, len(chunks))
+            matrix = np.load(folder / SENTENCES, allow_pickle=False).astype(np.float32)
+            sentences, offset = {}, 0
+            for article_id, article_spans in spans.items():
+                n = len(article_spans)
+                sentences[article_id] = Sentences(
+                    np.asarray(article_spans, dtype=np.int64).reshape(-1, 2), matrix[offset : offset + n]
+                )
+                offset += n
+            if offset != len(matrix):
+                raise ValueError(f"{len(matrix)} sentence vectors for {offset} sentences")
         except Exception as exc:
             raise IndexCorrupt(f"{folder} is damaged ({exc}): rebuild it with `articleqa build --rebuild`") from exc
         if len(store) != len(chunks) or store.dim != manifest["model"]["dim"]:
@@ -258,6 +309,7 @@ class Index:
             lexical=lexical,
             origins={k: v.get("origin", "added") for k, v in entries.items()},
             removed=manifest.get("removed", {}),
+            sentences=sentences,
         )
 
 
@@ -278,18 +330,24 @@ def check_manifest(manifest: dict, folder: Path, *, model: str | None, chunker: 
         )
 
 
-def _encode(embedder, texts: list[str], progress) -> np.ndarray:
-    if not texts:
-        return np.zeros((0, embedder.dim), dtype=np.float32)
+def _encode(embedder, texts: list[str], sentences: list[str], progress) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors for the passages, then for the sentences, in batches that report progress."""
+    everything = texts + sentences
+    if not everything:
+        empty = np.zeros((0, embedder.dim), dtype=np.float32)
+        return empty, empty
     if progress is None:
-        return embedder.encode(texts)
-    # Report progress between batches of a few hundred passages.
-    parts, step = [], 256
-    for i in range(0, len(texts), step):
-        progress(i / len(texts), f"embedding passages {i + 1}-{min(i + step, len(texts))} of {len(texts)}")
-        parts.append(embedder.encode(texts[i : i + step], progress=False))
-    progress(1.0, f"embedded {len(texts)} passages")
-    return np.vstack(parts)
+        vectors = embedder.encode(everything)
+    else:
+        parts, step = [], 256
+        for i in range(0, len(everything), step):
+            done = min(i + step, len(everything))
+            what = "passages" if i < len(texts) else "sentences"
+            progress(i / len(everything), f"embedding {what}: {done} of {len(everything)} texts")
+            parts.append(embedder.encode(everything[i : i + step], progress=False))
+        progress(1.0, f"embedded {len(texts)} passages and {len(sentences)} sentences")
+        vectors = np.vstack(parts)
+    return vectors[: len(texts)], vectors[len(texts) :]
 
 
 def _lines(path: Path) -> list[str]:

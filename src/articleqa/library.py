@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,6 @@ PACKAGE = Path(__file__).resolve().parent
 CORPUS = PACKAGE / "corpus"
 BUILTIN_SOURCE = "builtin"
 Progress = Callable[[float, str], None]
-SENTENCE_CACHE = 20_000
 
 
 @dataclass(frozen=True)
@@ -121,9 +119,6 @@ class Library:
         self._embedder = embedder
         self._embedder_lock = threading.Lock()
         self._write_lock = threading.Lock()
-        # Sentence vectors per passage, for the sentence re-rank and the highlight.
-        self._sentence_cache: OrderedDict[tuple, tuple[list[tuple[int, int]], np.ndarray]] = OrderedDict()
-        self._cache_lock = threading.Lock()
         self.skipped: list[Skipped] = []
         self.last_change = Change()
         self.abstention = _answer.Abstention()
@@ -231,7 +226,7 @@ class Library:
         )
         with stage("highlight"):
             sentences = self.sentence_vectors([h.chunk for h in hits])
-            hits = _answer.highlight(hits, query, vector, sentences)
+            hits = _answer.highlight(hits, query, vector, sentences, question=question)
             evidence = _answer.evidence(query, vector, hits, sentences, index.lexical)
         return _answer.compose(question, query, hits, evidence=evidence, rule=self.abstention, history=history)
 
@@ -303,24 +298,9 @@ class Library:
     # -- helpers ---------------------------------------------------------------------------
 
     def sentence_vectors(self, chunks: Sequence[Chunk]) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
-        """Each passage's sentence spans and their vectors; encoded once, then cached."""
-        keys = [(c.article_id, c.start, c.end, c.text) for c in chunks]
-        with self._cache_lock:
-            found = {key: self._sentence_cache.get(key) for key in keys}
-        todo = [key for key in dict.fromkeys(keys) if found[key] is None]
-        if todo:
-            spans = [_answer.sentence_spans_of(key[3]) for key in todo]
-            texts = [key[3][s:e] for key, sp in zip(todo, spans) for s, e in sp]
-            vectors = self.embedder.encode(texts, progress=False) if texts else np.zeros((0, 1), np.float32)
-            i = 0
-            with self._cache_lock:
-                for key, sp in zip(todo, spans):
-                    found[key] = (sp, vectors[i : i + len(sp)])
-                    i += len(sp)
-                    self._sentence_cache[key] = found[key]
-                while len(self._sentence_cache) > SENTENCE_CACHE:
-                    self._sentence_cache.popitem(last=False)
-        return [found[key] for key in keys]
+        """Each passage's sentence spans (relative to the passage) and their stored vectors."""
+        index = self._index
+        return [index.sentences_of(c) for c in chunks]
 
     def _sentences_by_row(self, index: Index):
         return lambda rows: self.sentence_vectors([index.chunks[r] for r in rows])

@@ -9,12 +9,19 @@ import numpy as np
 
 from .errors import ArticleQAError
 from .index import Index
-from .lexical import top
+from .lexical import content_terms, top
 from .schema import Hit
 from .settings import MODES, Settings
 from .timing import stage
 
 RRF_K = 60
+
+
+def dense_weight_for(query: str, settings: Settings) -> float:
+    """Keyword queries ("Khalifian", "Sophia Moradi") lean on BM25: the model knows little about a
+    bare name, while an exact match is decisive. Questions use the measured default."""
+    keyword_query = len(content_terms(query)) <= 2
+    return settings.keyword_dense_weight if keyword_query else settings.dense_weight
 
 
 @dataclass(frozen=True)
@@ -50,14 +57,14 @@ def fuse(
 
     `zscore` (default, chosen by measurement, docs/retrieval.md): standardize each side over the
     candidates, then a weighted sum. `minmax`: scale each side to [0, 1], then a weighted sum.
-    `rrf`: reciprocal rank fusion, 1 / (60 + rank) summed. A row one side did not score gets that
-    side's lowest score.
+    `rrf`: reciprocal rank fusion, 1 / (60 + rank) summed. A row the dense side did not return gets
+    the lowest dense score; a row with no keyword match scores 0 on the keyword side.
     """
     rows = list(dict.fromkeys([*dense, *lexical]))
     d_rank = _ranks(dense)
     l_rank = _ranks(lexical)
-    d = _filled(dense, rows)
-    lx = _filled(lexical, rows)
+    d = _filled(dense, rows, min(dense.values(), default=0.0))
+    lx = _filled(lexical, rows, 0.0)
     if not lexical or not dense:  # one retriever alone: keep its own scores
         fused = list(d if dense else lx)
     elif method == "rrf":
@@ -80,13 +87,12 @@ def _ranks(scores: dict[int, float]) -> dict[int, int]:
     return {r: i + 1 for i, r in enumerate(order)}
 
 
-def _filled(scores: dict[int, float], rows: list[int]) -> np.ndarray:
-    floor = min(scores.values()) if scores else 0.0
+def _filled(scores: dict[int, float], rows: list[int], floor: float) -> np.ndarray:
     return np.array([scores.get(r, floor) for r in rows], dtype=np.float64)
 
 
 def _zscore(x: np.ndarray) -> np.ndarray:
-    sd = x.std()
+    sd = float(x.std())
     return (x - x.mean()) / sd if sd > 1e-9 else np.zeros_like(x)
 
 
@@ -151,9 +157,11 @@ def search_index(
             with stage("dense"):
                 extra = [r for r in lexical_rows if int(r) not in dense]
                 dense.update(_as_dict(index.store.score(query_vector, extra), extra))
-            lex = {r: float(all_lexical[r]) for r in dense}
+            # Only rows that match a query term have a keyword score (and rank).
+            lex = {r: float(all_lexical[r]) for r in dense if all_lexical[r] > 0}
             with stage("fusion"):
-                candidates = fuse(dense, lex, method=settings.fusion, dense_weight=settings.dense_weight)
+                weight = dense_weight_for(query, settings)
+                candidates = fuse(dense, lex, method=settings.fusion, dense_weight=weight)
             if sentences is not None:
                 with stage("rerank"):
                     candidates = rerank_by_sentence(

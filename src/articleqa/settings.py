@@ -9,7 +9,7 @@ from pathlib import Path
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # Bumped whenever chunking.py changes what it produces for the same settings.
 CHUNKER_VERSION = 1
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class Settings:
     # Fusion of z-scored dense and BM25 scores; weight of the dense side (docs/retrieval.md).
     fusion: str = "zscore"
     dense_weight: float = 0.6
+    # ... and for keyword queries (at most two content terms).
+    keyword_dense_weight: float = 0.3
     # The top candidates are re-scored by their best sentence's similarity to the question.
     rerank_depth: int = 10
     sentence_weight: float = 0.25

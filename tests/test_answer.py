@@ -1,0 +1,146 @@
+"""Hits -> Answer: follow-up questions, the highlighted sentence, and when to say "not covered"."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from articleqa.answer import Abstention, Evidence, compose, highlight, is_follow_up, resolve, sentence_spans_of
+from articleqa.schema import Article, Chunk, Hit
+
+PREVIOUS = "What are exosomes?"
+
+# -- follow-ups ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("question", ["and for hair?", "who said that?", "what about plant ones?", "which ones?"])
+def test_a_follow_up_is_searched_with_the_previous_question(question):
+    assert is_follow_up(question)
+    assert resolve(question, ["Tell me about acne", PREVIOUS]) == f"{PREVIOUS} {question}"
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What are the benefits of exosomes for acne-prone skin?", "How do stem cells differ from exosomes?"],
+)
+def test_a_self_contained_question_is_searched_as_is_even_with_history(question):
+    assert not is_follow_up(question)
+    assert resolve(question, [PREVIOUS]) == question
+
+
+def test_without_history_a_follow_up_is_searched_alone():
+    assert resolve("  and for hair? ", []) == "and for hair?"
+    assert resolve("and for hair?", ["", "   "]) == "and for hair?"
+
+
+# -- highlight ----------------------------------------------------------------------------------
+
+TEXT = "Green tea is brewed from dried leaves. It tastes best at eighty degrees. Boiling water makes it bitter."
+SENTENCES = [
+    "Green tea is brewed from dried leaves.",
+    "It tastes best at eighty degrees.",
+    "Boiling water makes it bitter.",
+]
+ARTICLE = Article(id="tea", title="Green Tea", text="Intro.\n" + TEXT, source="tea.md")
+
+
+def make_hit(text: str = TEXT, rank: int = 1) -> Hit:
+    chunk = Chunk(article_id="tea", ordinal=0, start=7, end=7 + len(text), text=text)
+    return Hit(chunk=chunk, article=ARTICLE, score=1.0, rank=rank)
+
+
+def unit(i: int, dim: int = 3) -> np.ndarray:
+    v = np.zeros(dim, dtype=np.float32)
+    v[i] = 1.0
+    return v
+
+
+def test_highlight_selects_exactly_the_sentence_closest_to_the_question():
+    spans = sentence_spans_of(TEXT)
+    assert [TEXT[s:e] for s, e in spans] == SENTENCES
+    vectors = np.stack([unit(0), unit(1), unit(2)])
+    # No question word occurs in the passage, so the vectors alone decide.
+    [hit] = highlight([make_hit()], "when is it done?", unit(1), [(spans, vectors)])
+    assert (hit.highlight_start, hit.highlight_end) == spans[1]
+    assert hit.highlight == SENTENCES[1]
+    assert 0 <= hit.highlight_start < hit.highlight_end <= len(hit.text)
+    assert hit.highlight_score == pytest.approx(1.0)
+
+
+def test_highlight_breaks_a_tie_with_the_question_words():
+    spans = sentence_spans_of(TEXT)
+    same = np.stack([unit(0), unit(0), unit(0)])
+    [hit] = highlight([make_hit()], "why does it get bitter?", unit(0), [(spans, same)])
+    assert hit.highlight == SENTENCES[2]
+
+
+def test_highlight_leaves_a_hit_without_sentences_unmarked():
+    [hit] = highlight([make_hit("...")], "anything?", unit(0), [([], np.zeros((0, 3), np.float32))])
+    assert hit.highlight == ""
+    assert hit.highlight_start is None
+
+
+# -- abstention ---------------------------------------------------------------------------------
+
+RULE = Abstention()
+
+
+@pytest.mark.parametrize(
+    ("evidence", "answers"),
+    [
+        (Evidence(sentence=0.40, known=0.0, coverage=0.0), True),
+        (Evidence(sentence=0.39, known=0.0, coverage=0.0), False),
+        (Evidence(sentence=0.39, known=0.5, coverage=1.0), False),
+    ],
+    ids=["close-sentence", "no-close-sentence", "no-close-sentence-half-the-terms-unknown"],
+)
+def test_abstention_on_sentence_similarity(evidence, answers):
+    assert RULE.decide(evidence) is answers
+
+
+@pytest.mark.parametrize(
+    ("evidence", "answers"),
+    [
+        (Evidence(sentence=0.20, known=1.0, coverage=0.6), True),
+        (Evidence(sentence=0.25, known=0.99, coverage=1.0), False),
+        (Evidence(sentence=0.25, known=1.0, coverage=0.59), False),
+        (Evidence(sentence=0.19, known=1.0, coverage=1.0), False),
+    ],
+    ids=["all-terms-known-and-covered", "one-term-unknown", "top-passages-miss-terms", "sentence-too-far"],
+)
+def test_abstention_on_named_terms(evidence, answers):
+    assert RULE.decide(evidence) is answers
+
+
+def test_compose_not_found_keeps_the_nearest_passages_and_says_why():
+    hits = [make_hit(rank=1), make_hit(rank=2)]
+    answer = compose("capital of France?", "capital of France?", hits, evidence=Evidence(0.12, 0.0, 0.0), rule=RULE)
+    assert answer.found is False
+    assert answer.text == ""
+    assert "don't cover" in answer.reason
+    assert answer.hits == tuple(hits)
+    assert answer.confidence == pytest.approx(0.12)
+
+
+def test_compose_found_quotes_the_highlighted_sentence():
+    spans = sentence_spans_of(TEXT)
+    [hit] = highlight([make_hit()], "what temperature?", unit(1), [(spans, np.stack([unit(0), unit(1), unit(2)]))])
+    answer = compose(
+        "and the temperature?",
+        "How is green tea made? and the temperature?",
+        [hit],
+        evidence=Evidence(0.7, 1.0, 1.0),
+        rule=RULE,
+        history=["How is green tea made?"],
+    )
+    assert answer.found is True
+    assert answer.text == SENTENCES[1]
+    assert answer.reason == ""
+    assert answer.query == "How is green tea made? and the temperature?"
+    assert answer.history == ("How is green tea made?",)
+
+
+def test_compose_without_hits_says_to_add_articles():
+    answer = compose("anything?", "anything?", [], evidence=Evidence(0.0, 0.0, 0.0), rule=RULE)
+    assert answer.found is False
+    assert "no articles" in answer.reason

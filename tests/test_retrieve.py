@@ -1,0 +1,168 @@
+"""Ranking plumbing on hand-made scores: fusion, duplicate suppression, per-article cap, sentence re-rank."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from articleqa.errors import ArticleQAError
+from articleqa.index import Index
+from articleqa.retrieve import Candidate, check_mode, diversify, fuse, rerank_by_sentence
+from articleqa.schema import Article, Chunk
+from articleqa.settings import ChunkerSettings
+
+# Rows 1-4 come from the dense side; row 5 only from BM25, where it stands far above the rest
+# (a rare name that only one passage contains). Rows 2 and 3 are found by both.
+DENSE = {1: 0.80, 2: 0.75, 3: 0.74, 4: 0.20}
+LEXICAL = {5: 12.0, 2: 3.0, 3: 2.0}
+
+
+def order(candidates: list[Candidate]) -> list[int]:
+    return [c.row for c in candidates]
+
+
+def test_zscore_lets_a_standout_keyword_match_win():
+    # Row 3 passes row 1: nearly as close in meaning, and it matches the keywords (1 does not).
+    assert order(fuse(DENSE, LEXICAL, method="zscore")) == [5, 2, 3, 1, 4]
+
+
+def test_minmax_caps_each_side_so_a_row_good_on_both_wins():
+    ranked = order(fuse(DENSE, LEXICAL, method="minmax"))
+    assert ranked[0] == 2
+    assert ranked[-1] == 4
+
+
+def test_rrf_puts_rows_found_by_both_retrievers_first():
+    ranked = order(fuse(DENSE, LEXICAL, method="rrf"))
+    assert ranked[:2] == [2, 3]
+    assert set(ranked[2:]) == {1, 4, 5}
+
+
+def test_default_fusion_is_zscore():
+    assert fuse(DENSE, LEXICAL) == fuse(DENSE, LEXICAL, method="zscore")
+
+
+def test_fused_candidates_carry_one_based_ranks_and_raw_scores_per_side():
+    by_row = {c.row: c for c in fuse(DENSE, LEXICAL)}
+    assert (by_row[2].dense_rank, by_row[2].dense_score, by_row[2].lexical_rank, by_row[2].lexical_score) == (
+        2,
+        0.75,
+        2,
+        3.0,
+    )
+    # A side that did not return the row says so with None, not a made-up rank.
+    assert (by_row[5].dense_rank, by_row[5].dense_score, by_row[5].lexical_rank) == (None, None, 1)
+    assert (by_row[1].dense_rank, by_row[1].lexical_rank, by_row[1].lexical_score) == (1, None, None)
+    assert by_row[4].dense_rank == 4
+
+
+@pytest.mark.parametrize("method", ["zscore", "minmax", "rrf"])
+def test_dense_alone_keeps_its_own_scores_and_order(method):
+    ranked = fuse(DENSE, {}, method=method)
+    assert [(c.row, c.score) for c in ranked] == [(1, 0.80), (2, 0.75), (3, 0.74), (4, 0.20)]
+    assert [c.dense_rank for c in ranked] == [1, 2, 3, 4]
+    assert all(c.lexical_rank is None and c.lexical_score is None for c in ranked)
+
+
+@pytest.mark.parametrize("method", ["zscore", "minmax", "rrf"])
+def test_lexical_alone_keeps_its_own_scores_and_order(method):
+    ranked = fuse({}, LEXICAL, method=method)
+    assert [(c.row, c.score) for c in ranked] == [(5, 12.0), (2, 3.0), (3, 2.0)]
+    assert [c.lexical_rank for c in ranked] == [1, 2, 3]
+    assert all(c.dense_rank is None and c.dense_score is None for c in ranked)
+
+
+def test_unknown_fusion_method_raises():
+    with pytest.raises(ArticleQAError, match="unknown fusion 'cosine'"):
+        fuse(DENSE, LEXICAL, method="cosine")
+
+
+def test_check_mode():
+    assert check_mode("hybrid") == "hybrid"
+    with pytest.raises(ArticleQAError, match="unknown search mode 'semantic'.*hybrid, dense, lexical"):
+        check_mode("semantic")
+
+
+# -- diversify ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def index() -> Index:
+    """Article a has four passages (rows 0-3); b and c one each (rows 4, 5)."""
+    articles = {i: Article(id=i, title=i.upper(), text="word " * 80, source=i) for i in "abc"}
+    spans = [("a", 0, 100), ("a", 40, 140), ("a", 90, 200), ("a", 200, 300), ("b", 0, 100), ("c", 0, 100)]
+    chunks = [Chunk(art, n, s, e, "word " * ((e - s) // 5)) for n, (art, s, e) in enumerate(spans)]
+    return Index("test-model", 4, ChunkerSettings(), articles=articles, chunks=chunks)
+
+
+def candidates(*rows: int) -> list[Candidate]:
+    return [Candidate(row, score=10.0 - i) for i, row in enumerate(rows)]
+
+
+def test_a_passage_mostly_repeating_a_better_one_is_dropped(index):
+    # Row 1 shares 60 of its 100 characters with row 0; row 2 shares 10 with row 0.
+    picked = diversify(index, candidates(0, 1, 2, 4), k=3, per_article=0)
+    assert order(picked) == [0, 2, 4]
+
+
+def test_same_span_in_another_article_is_not_a_duplicate(index):
+    assert order(diversify(index, candidates(0, 4, 5), k=3, per_article=0)) == [0, 4, 5]
+
+
+def test_per_article_cap_lets_other_articles_go_first(index):
+    picked = diversify(index, candidates(0, 2, 3, 4, 5), k=4, per_article=2)
+    assert order(picked) == [0, 2, 4, 5]
+
+
+def test_capped_passages_still_fill_k_when_nothing_else_is_left(index):
+    picked = diversify(index, candidates(0, 2, 3, 4, 5), k=5, per_article=2)
+    assert order(picked) == [0, 2, 4, 5, 3]
+
+
+def test_per_article_one_gives_one_passage_per_article_first(index):
+    picked = diversify(index, candidates(0, 2, 4, 3, 5), k=3, per_article=1)
+    assert order(picked) == [0, 4, 5]
+
+
+# -- sentence re-rank ---------------------------------------------------------------------------
+
+
+def unit(i: int, dim: int = 3) -> np.ndarray:
+    v = np.zeros(dim, dtype=np.float32)
+    v[i] = 1.0
+    return v
+
+
+def test_rerank_moves_up_the_passage_whose_best_sentence_matches():
+    query = unit(0)
+    # Row 30 holds a sentence equal to the query; rows 10 and 20 only unrelated ones.
+    per_row = {
+        10: ([(0, 5), (6, 10)], np.stack([unit(1), unit(2)])),
+        20: ([(0, 5)], np.stack([unit(2)])),
+        30: ([(0, 5), (6, 10)], np.stack([unit(1), query])),
+        40: ([(0, 5)], np.stack([query])),
+    }
+    asked: list[list[int]] = []
+
+    def sentences(rows):
+        asked.append(list(rows))
+        return [per_row[r] for r in rows]
+
+    ranked = [Candidate(10, 3.0), Candidate(20, 1.2), Candidate(30, 1.0), Candidate(40, 0.5)]
+    out = rerank_by_sentence(ranked, query, sentences, depth=3, weight=0.25)
+    assert order(out) == [10, 30, 20, 40]
+    # Only the top `depth` passages are re-scored; the rest keep their place and score.
+    assert asked == [[10, 20, 30]]
+    assert out[-1] == ranked[-1]
+
+    strong = rerank_by_sentence(ranked, query, sentences, depth=3, weight=1.0)
+    assert order(strong)[0] == 30
+
+
+def test_rerank_with_zero_weight_changes_nothing():
+    ranked = [Candidate(1, 2.0), Candidate(2, 1.0)]
+
+    def sentences(rows):
+        raise AssertionError("no sentence vectors are needed")
+
+    assert rerank_by_sentence(ranked, unit(0), sentences, depth=10, weight=0.0) == ranked
