@@ -81,7 +81,8 @@ def write_beir(folder, n_docs=6):
               "owls hunt at night", "glaciers move slowly"]  # fmt: skip
     with open(folder / "corpus.jsonl", "w") as fh:
         for i in range(n_docs):
-            fh.write(json.dumps({"_id": f"d{i}", "title": f"Doc {i}", "text": f"{topics[i]}. More about {topics[i]}."}) + "\n")
+            row = {"_id": f"d{i}", "title": f"Doc {i}", "text": f"{topics[i]}. More about {topics[i]}."}
+            fh.write(json.dumps(row) + "\n")
     with open(folder / "queries.jsonl", "w") as fh:
         fh.write(json.dumps({"_id": "q1", "text": "how do bees make honey"}) + "\n")
         fh.write(json.dumps({"_id": "q2", "text": "unjudged query"}) + "\n")
