@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from articleqa.answer import Abstention, Evidence, compose, highlight, is_follow_up, resolve, sentence_spans_of
+from articleqa.answer import Abstention, Evidence, compose, highlight, is_follow_up, resolve
 from articleqa.schema import Article, Chunk, Hit
+from articleqa.text import sentence_spans as sentence_spans_of
 
 PREVIOUS = "What are exosomes?"
 

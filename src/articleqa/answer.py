@@ -14,7 +14,7 @@ import numpy as np
 
 from .lexical import content_terms, tokenize
 from .schema import Answer, Hit
-from .text import sentence_spans, words
+from .text import words
 
 # Weights next to cosine similarity when choosing the answer sentence (docs/how-it-works.md).
 LEXICAL_WEIGHT = 0.3
@@ -152,11 +152,6 @@ def answer_type(question: str) -> re.Pattern | None:
         if asks.search(question):
             return looks_like
     return None
-
-
-def sentence_spans_of(text: str) -> list[tuple[int, int]]:
-    """The sentences of a passage that can be highlighted (those with a word in them)."""
-    return [(s, e) for s, e in sentence_spans(text) if re.search(r"\w", text[s:e])]
 
 
 def compose(

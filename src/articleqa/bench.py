@@ -94,8 +94,12 @@ def cold_start() -> dict:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     wall = time.perf_counter() - start
     inner = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {"process_wall_s": round(wall, 2), "import_to_answer_s": round(inner["seconds"], 2),
-            "peak_rss_mib": round(inner["peak_rss_mib"], 1), "found": inner["found"]}
+    return {
+        "process_wall_s": round(wall, 2),
+        "import_to_answer_s": round(inner["seconds"], 2),
+        "peak_rss_mib": round(inner["peak_rss_mib"], 1),
+        "found": inner["found"],
+    }
 
 
 def build_throughput(articles, embedder, settings) -> dict:
@@ -108,7 +112,7 @@ def build_throughput(articles, embedder, settings) -> dict:
     try:
         lib = Library.at(folder / "index", settings, embedder=embedder)
         start = time.perf_counter()
-        change = lib._sync_articles(articles, progress=None)
+        change = lib.sync_articles(articles, progress=None)
         ours = time.perf_counter() - start
         texts = [
             embed_text(a, c)
@@ -119,7 +123,7 @@ def build_throughput(articles, embedder, settings) -> dict:
         embedder._model.encode(texts, batch_size=settings.batch_size, normalize_embeddings=True)
         bare = time.perf_counter() - start
         start = time.perf_counter()
-        again = lib._sync_articles(articles, progress=None)
+        again = lib.sync_articles(articles, progress=None)
         rebuild = time.perf_counter() - start
         size = sum(p.stat().st_size for p in (folder / "index").rglob("*") if p.is_file())
     finally:
@@ -157,8 +161,12 @@ def baselines(articles, queries, qrels, embedder, cache: Path) -> dict:
         scores, rows = bm25.search(q, 100)
         times.append((time.perf_counter() - t) * 1000)
         run[qid] = {ids[r]: float(s) for s, r in zip(scores, rows)}
-    out["bm25"] = {**beir_metrics(run, qrels), "p50_ms": round(percentile(times, 50), 3),
-                   "p99_ms": round(percentile(times, 99), 3), "build_s": round(bm25_build, 2)}
+    out["bm25"] = {
+        **beir_metrics(run, qrels),
+        "p50_ms": round(percentile(times, 50), 3),
+        "p99_ms": round(percentile(times, 99), 3),
+        "build_s": round(bm25_build, 2),
+    }
     vectors = cached_vectors(texts, embedder, cache)
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(vectors)
@@ -169,8 +177,11 @@ def baselines(articles, queries, qrels, embedder, cache: Path) -> dict:
         scores, rows = index.search(v, 100)
         times.append((time.perf_counter() - t) * 1000)
         run[qid] = {ids[r]: float(s) for s, r in zip(scores[0], rows[0]) if r >= 0}
-    out["dense"] = {**beir_metrics(run, qrels), "p50_ms": round(percentile(times, 50), 3),
-                    "p99_ms": round(percentile(times, 99), 3)}
+    out["dense"] = {
+        **beir_metrics(run, qrels),
+        "p50_ms": round(percentile(times, 50), 3),
+        "p99_ms": round(percentile(times, 99), 3),
+    }
     return out
 
 

@@ -183,7 +183,7 @@ def beir_library(
     except IndexMismatch:  # a cache from another version: start it again
         lib = Library.at(cache / name, settings, rebuild=True)
     if len(lib.index.articles) != len(articles) or lib.index.removed:
-        lib._sync_articles(articles, progress=_stderr_progress if progress else None)
+        lib.sync_articles(articles, progress=_stderr_progress if progress else None)
     return lib, queries, qrels
 
 

@@ -107,7 +107,6 @@ class Index:
         delete: Iterable[str] = (),
         origin: str = "added",
         embedder,
-        forget_removed: bool = False,
         progress: Callable[[float, str], None] | None = None,
     ) -> tuple[Index, Change]:
         """A new Index with `upsert` added or replaced and `delete` gone.
@@ -152,7 +151,7 @@ class Index:
         origins.update({a.id: origin for a in fresh})
         for article_id in unchanged:
             origins.setdefault(article_id, origin)
-        removed_ids = {} if forget_removed else dict(self.removed)
+        removed_ids = dict(self.removed)
         for article_id in removed:
             removed_ids[article_id] = self.articles[article_id].content_hash
         for article in fresh:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +76,7 @@ def open(  # noqa: A001 - the public name the brief asks for
     """
     settings = settings or Settings()
     if model is not None:
-        settings = Settings(**{**settings.__dict__, "model": model})
+        settings = replace(settings, model=model)
     if paths is None and index_dir is None:
         lib = Library(Index.load(builtin_index_dir()), settings, read_only=True, embedder=embedder)
         lib._check_builtin_fresh()
@@ -91,7 +91,7 @@ def open(  # noqa: A001 - the public name the brief asks for
     lib = Library.at(index_dir, settings, rebuild=rebuild, embedder=embedder)
     if ingested is not None:
         lib.skipped = ingested.skipped
-        lib._sync_articles(ingested.articles, progress=progress)
+        lib.sync_articles(ingested.articles, progress=progress)
     return lib
 
 
@@ -236,12 +236,13 @@ class Library:
         """Make the index mirror `paths` (plus articles added directly); saves if anything changed."""
         ingested = read_paths(list(paths))
         self.skipped = ingested.skipped
-        return self._sync_articles(require_articles(ingested, paths), progress=progress)
+        return self.sync_articles(require_articles(ingested, paths), progress=progress)
 
     def sync_builtin(self, *, progress: Progress | None = None) -> Change:
-        return self._sync_articles(builtin_articles(), progress=progress)
+        return self.sync_articles(builtin_articles(), progress=progress)
 
-    def _sync_articles(self, articles: list[Article], *, progress: Progress | None) -> Change:
+    def sync_articles(self, articles: Sequence[Article], *, progress: Progress | None = None) -> Change:
+        """Make the index mirror these articles (plus articles added directly); saves if anything changed."""
         index = self._index
         upsert = [a for a in articles if index.removed.get(a.id) != a.content_hash]
         wanted = {a.id for a in articles}
@@ -349,8 +350,6 @@ def seed_user_index(index_dir: Path) -> None:
 
 
 def _with_source(article: Article, source: str) -> Article:
-    from dataclasses import replace
-
     return replace(article, source=source)
 
 
