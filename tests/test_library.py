@@ -10,6 +10,7 @@ import pytest
 import articleqa
 from articleqa import Article, Hit
 from articleqa.errors import BadQuestion, NoArticles, ReadOnlyIndex, UnknownArticle
+from articleqa.library import Library
 from conftest import ARTICLES, BAD
 
 KITES = Article(
@@ -188,3 +189,11 @@ def test_builtin_library_is_read_only():
         with pytest.raises(ReadOnlyIndex, match="read-only"):
             change()
     assert len(articleqa.open().articles()) == 4
+
+
+def test_an_index_reopens_with_the_model_it_was_built_with(lib, fake_embedder):
+    # Built with the fake model; opened with no model named, as `articleqa search --index-dir` does.
+    reopened = Library.load(lib.index_dir, embedder=fake_embedder)
+    assert reopened.settings.model == "fake-hash-embedder" == reopened.index.model
+    assert reopened.settings.chunker == lib.index.chunker
+    assert reopened.search("green tea", k=1)[0].article.id == "green-tea"

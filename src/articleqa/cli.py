@@ -136,13 +136,9 @@ def _library(args):
     from . import library
 
     if args.index_dir:
-        folder = Path(args.index_dir)
-        from .index import Index
-
-        Index.load(folder)  # a clear IndexMissing/IndexMismatch before anything else
-        return library.Library.at(folder, library.Settings())
+        return library.Library.load(args.index_dir)
     if (library.user_index_dir() / "manifest.json").exists():
-        return library.Library.at(library.user_index_dir(), library.Settings())
+        return library.Library.load(library.user_index_dir())
     return library.open()
 
 

@@ -138,6 +138,13 @@ class Library:
             index = Index(model, embedder.dim, settings.chunker)
         return cls(index, settings, index_dir=index_dir, embedder=embedder)
 
+    @classmethod
+    def load(cls, index_dir: str | Path, *, embedder: Embedder | None = None) -> Library:
+        """An existing index, searched with the model and chunker it was built with."""
+        index = Index.load(index_dir)
+        settings = replace(Settings(), model=index.model, chunker=index.chunker)
+        return cls(index, settings, index_dir=Path(index_dir), embedder=embedder)
+
     # -- reading ---------------------------------------------------------------------------
 
     @property

@@ -52,6 +52,8 @@ def library_for(paths: list[str] | None, index_dir: str | None) -> Library:
     folder = Path(index_dir) if index_dir else user_index_dir()
     if not index_dir:
         seed_user_index(folder)
+    if (folder / "manifest.json").exists():
+        return Library.load(folder)  # with the model it was built with
     return Library.at(folder, Settings())
 
 
