@@ -35,8 +35,12 @@ _ANSWER_TYPES = [
         re.compile(r"\b(Dr|Prof|Mr|Ms|Mrs)\.\s|\b(explains|says|said|notes|according to)\b"),
     ),
     (
-        re.compile(r"\bhow (much|many)\b|\bwhat (percentage|proportion|price|cost)\b", re.IGNORECASE),
-        re.compile(r"\d|\bpercent\b|[%$€£]"),
+        re.compile(
+            r"\bhow (much|many|hot|cold|warm|big|large|small|far|deep|high|tall|heavy|old)\b"
+            r"|\bwhat (percentage|proportion|price|cost|temperature|size|age)\b",
+            re.IGNORECASE,
+        ),
+        re.compile(rf"\d|\bpercent\b|[%$€£°]|\b{_NUMBER}\s+(degrees?|percent|times|grams?|minutes?|hours?)\b"),
     ),
 ]
 

@@ -154,8 +154,7 @@ def cmd_build(args) -> int:
     else:
         lib = library.Library.at(folder, settings, rebuild=args.rebuild)
         change = lib.sync_builtin()
-    for s in lib.skipped:
-        print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
+    # Skipped files were already reported, one warning each, as they were read.
     info = lib.info()
     print(
         f"{folder}: {info.articles} articles, {info.chunks} passages "
