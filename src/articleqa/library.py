@@ -16,7 +16,7 @@ from .errors import BadQuestion, IndexMismatch, IndexMissing, ReadOnlyIndex, Unk
 from .index import MANIFEST, Change, Index
 from .ingest import Ingested, Skipped, parse, read_paths, require_articles
 from .retrieve import check_mode, search_index
-from .schema import Answer, Article, Chunk, Hit
+from .schema import Answer, Article, Hit
 from .settings import Settings, data_home
 from .timing import stage
 
@@ -203,7 +203,6 @@ class Library:
             mode=mode,
             settings=self.settings,
             per_article=per_article,
-            sentences=self._sentences_by_row(index),
         )
 
     def ask(
@@ -228,11 +227,10 @@ class Library:
             empty = _answer.Evidence(0.0, 0.0, 0.0)
             return _answer.compose(question, query, [], evidence=empty, rule=self.abstention, history=history)
         vector = self._query_vector(query)
-        hits = search_index(
-            index, query, vector, k=k, mode=mode, settings=self.settings, sentences=self._sentences_by_row(index)
-        )
+        hits = search_index(index, query, vector, k=k, mode=mode, settings=self.settings)
         with stage("highlight"):
-            sentences = self.sentence_vectors([h.chunk for h in hits])
+            # From the same snapshot as the hits: an upload may swap in a new index meanwhile.
+            sentences = [index.sentences_of(h.chunk) for h in hits]
             hits = _answer.highlight(hits, query, vector, sentences, question=question)
             evidence = _answer.evidence(query, vector, hits, sentences, index.lexical)
         return _answer.compose(question, query, hits, evidence=evidence, rule=self.abstention, history=history)
@@ -304,14 +302,6 @@ class Library:
             return change
 
     # -- helpers ---------------------------------------------------------------------------
-
-    def sentence_vectors(self, chunks: Sequence[Chunk]) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
-        """Each passage's sentence spans (relative to the passage) and their stored vectors."""
-        index = self._index
-        return [index.sentences_of(c) for c in chunks]
-
-    def _sentences_by_row(self, index: Index):
-        return lambda rows: self.sentence_vectors([index.chunks[r] for r in rows])
 
     def _query_vector(self, query: str) -> np.ndarray:
         with stage("encode"):

@@ -135,7 +135,6 @@ def search_index(
     mode: str,
     settings: Settings,
     per_article: int | None = None,
-    sentences: SentenceVectors | None = None,
 ) -> list[Hit]:
     """Rank passages for a query. `query_vector` may be None only in lexical mode."""
     check_mode(mode)
@@ -162,12 +161,12 @@ def search_index(
             with stage("fusion"):
                 weight = dense_weight_for(query, settings)
                 candidates = fuse(dense, lex, method=settings.fusion, dense_weight=weight)
-            if sentences is not None:
+            if settings.sentence_weight > 0:
                 with stage("rerank"):
                     candidates = rerank_by_sentence(
                         candidates,
                         query_vector,
-                        sentences,
+                        lambda rows: [index.sentences_of(index.chunks[r]) for r in rows],
                         depth=settings.rerank_depth,
                         weight=settings.sentence_weight,
                     )
