@@ -39,9 +39,28 @@ class FakeEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in _WORD.findall(text.lower()):
-                digest = hashlib.md5(word.encode("utf-8")).digest()
-                out[row, int.from_bytes(digest[:4], "little") % self.dim] += 1.0 if digest[4] % 2 else -1.0
+                slot, sign = self._slot(word)
+                out[row, slot] += sign
             if not out[row].any():
                 out[row, 0] = 1.0
         out /= np.linalg.norm(out, axis=1, keepdims=True)
         return out
+
+    def encode_tokens(
+        self, texts: Sequence[str], *, batch_size: int = 32, progress: bool | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Text vectors, and one hashed unit vector per word as its "token vectors"."""
+        vectors = self.encode(texts, batch_size=batch_size, progress=progress)
+        tokens = []
+        for text in texts:
+            words = _WORD.findall(text.lower()) or ["empty"]
+            rows = np.zeros((len(words), self.dim), dtype=np.float32)
+            for i, word in enumerate(words):
+                slot, sign = self._slot(word)
+                rows[i, slot] = sign
+            tokens.append(rows)
+        return vectors, tokens
+
+    def _slot(self, word: str) -> tuple[int, float]:
+        digest = hashlib.md5(word.encode("utf-8")).digest()
+        return int.from_bytes(digest[:4], "little") % self.dim, 1.0 if digest[4] % 2 else -1.0

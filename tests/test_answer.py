@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from articleqa.answer import Abstention, Evidence, compose, highlight, is_follow_up, resolve
+from articleqa.answer import Abstention, Evidence, compose, evidence, highlight, is_follow_up, resolve
 from articleqa.schema import Article, Chunk, Hit
 from articleqa.text import sentence_spans as sentence_spans_of
 
@@ -111,6 +111,44 @@ def test_abstention_on_sentence_similarity(evidence, answers):
 )
 def test_abstention_on_named_terms(evidence, answers):
     assert RULE.decide(evidence) is answers
+
+
+@pytest.mark.parametrize(
+    ("evidence", "answers"),
+    [
+        (Evidence(sentence=0.50, known=0.5, coverage=0.5, weakest_word=0.25), False),
+        (Evidence(sentence=0.50, known=0.5, coverage=0.5, weakest_word=0.29), True),
+        (Evidence(sentence=0.60, known=0.5, coverage=0.5, weakest_word=0.25), True),
+        (Evidence(sentence=0.25, known=1.0, coverage=1.0, weakest_word=0.20), False),
+    ],
+    ids=["word-unmatched", "every-word-matched", "sentence-very-close", "named-but-word-unmatched"],
+)
+def test_abstention_when_a_question_word_matches_nothing_in_the_passages(evidence, answers):
+    assert RULE.decide(evidence) is answers
+
+
+def test_evidence_takes_the_weakest_word_match():
+    hit = make_hit()
+    spans = sentence_spans_of(TEXT)
+    sentences = [(spans, np.stack([unit(0), unit(1), unit(2)]))]
+
+    class NoTerms:
+        def known(self, terms):
+            return set()
+
+    matches = np.array([0.9, 0.27, 0.8], dtype=np.float32)
+    e = evidence("green tea botox", unit(1), [hit], sentences, NoTerms(), word_matches=matches)
+    assert e.weakest_word == pytest.approx(0.27)
+    assert e.sentence == pytest.approx(1.0)
+    assert evidence("green tea", unit(1), [hit], sentences, NoTerms()).weakest_word == 1.0
+
+
+def test_compose_says_which_kind_of_miss_it_was():
+    hits = [make_hit(rank=1)]
+    unmatched = Evidence(0.5, 0.5, 0.5, weakest_word=0.2)
+    answer = compose("How long does Botox last?", "How long does Botox last?", hits, evidence=unmatched, rule=RULE)
+    assert answer.found is False
+    assert "a word of the question matches nothing" in answer.reason
 
 
 def test_compose_not_found_keeps_the_nearest_passages_and_says_why():

@@ -63,13 +63,18 @@ def test_rechunking_the_corpus_reproduces_the_committed_passages(committed, ship
 @pytest.mark.slow
 def test_search_of_the_builtin_library_encodes_only_the_question(real_embedder, monkeypatch):
     encoded: list[str] = []
-    original = real_embedder.encode
 
-    def counting(texts, **kwargs):
-        encoded.extend(texts)
-        return original(texts, **kwargs)
+    def counting(method):
+        original = getattr(real_embedder, method)
 
-    monkeypatch.setattr(real_embedder, "encode", counting)
+        def wrapper(texts, **kwargs):
+            encoded.extend(texts)
+            return original(texts, **kwargs)
+
+        monkeypatch.setattr(real_embedder, method, wrapper)
+
+    counting("encode")
+    counting("encode_tokens")
     lib = articleqa.open(embedder=real_embedder)
     hits = lib.search("What are exosomes?")
     assert encoded == ["What are exosomes?"]

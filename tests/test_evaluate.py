@@ -117,8 +117,7 @@ def test_beir_index_is_cached_so_a_second_run_embeds_nothing(tmp_path, fake_embe
 def test_eval_command_ends_with_metrics_as_json(tmp_path):
     questions = tmp_path / "q.jsonl"
     questions.write_text(
-        json.dumps({"question": "What did Dr. Khalifian compare a stem cell to?", "answers": ["delivery truck"]})
-        + "\n"
+        json.dumps({"question": "What did Dr. Khalifian compare a stem cell to?", "answers": ["delivery truck"]}) + "\n"
     )
     out = subprocess.run(
         [sys.executable, "-m", "articleqa", "eval", str(questions), "--json"],

@@ -27,7 +27,8 @@ def built(make_library, corpus):
 def test_round_trip_keeps_articles_chunks_and_vectors(built):
     folder = built.index_dir
     assert sorted(p.name for p in folder.iterdir()) == [
-        "articles.jsonl", "bm25", "chunks.jsonl", "manifest.json", "sentences.npy", "vectors.faiss",
+        "articles.jsonl", "bm25", "chunks.jsonl", "manifest.json", "sentences.npy",
+        "token_offsets.npy", "token_scales.npy", "tokens.npy", "vectors.faiss",
     ]  # fmt: skip
     loaded = Index.load(folder)
     assert loaded.articles == built.index.articles
@@ -35,6 +36,22 @@ def test_round_trip_keeps_articles_chunks_and_vectors(built):
     assert len(loaded.store) == len(loaded.chunks) == len(built.index.chunks)
     np.testing.assert_allclose(loaded.store.vectors(), built.index.store.vectors(), atol=1e-6)
     assert sorted(loaded.articles) == ["bicycle-chain", "green-tea", "notes/sourdough"]
+    for name in ("codes", "scales", "offsets"):
+        np.testing.assert_array_equal(getattr(loaded.tokens, name), getattr(built.index.tokens, name))
+
+
+def test_token_vectors_follow_their_passages_through_an_update(built, corpus, fake_embedder):
+    index = built.index
+    query = fake_embedder.encode_tokens(["chain checker tool"])[1][0]
+    before = {c.id: s for c, s in zip(index.chunks, index.tokens.maxsim(query, range(len(index.chunks))))}
+    (corpus / "green-tea.md").unlink()
+    built.sync([corpus])
+    after = built.index
+    assert len(after.tokens) == len(after.chunks) < len(index.chunks)
+    scores = after.tokens.maxsim(query, range(len(after.chunks)))
+    # Kept passages keep their own token vectors, at their new rows.
+    assert {c.id: s for c, s in zip(after.chunks, scores)} == {c.id: before[c.id] for c in after.chunks}
+    assert after.chunks[int(np.argmax(scores))].article_id == "bicycle-chain"
 
 
 def test_manifest_records_how_the_index_was_built(built):

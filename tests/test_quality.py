@@ -80,13 +80,36 @@ def test_an_unknown_mode_is_refused(lib):
 
 def test_held_in_questions_find_their_answer_near_the_top(held_in):
     m = held_in.metrics
-    assert m["hit@1"] >= 0.75, held_in.missed
+    assert m["hit@1"] >= 0.86, held_in.missed
     assert m["hit@5"] >= 0.93, held_in.missed
-    assert m["mrr@10"] >= 0.83, held_in.missed
+    assert m["mrr@10"] >= 0.90, held_in.missed
 
 
 def test_held_in_questions_are_almost_never_refused(held_in):
     assert held_in.metrics["abstained"] <= 1
+
+
+def test_blind_questions_find_their_answer_at_the_top(lib):
+    """Written by someone who read only the articles, never the code or our own questions; the
+    weights were chosen on questions.jsonl before this set was scored (docs/evaluation.md)."""
+    report = evaluate_questions(lib, load_questions(DATA / "blind-questions.jsonl"), mode="hybrid")
+    m = report.metrics
+    assert m["hit@1"] >= 0.88, report.missed
+    assert m["mrr@10"] >= 0.92, report.missed
+    assert m["hit@5"] >= 0.98, report.missed
+    assert m["abstained"] <= 1
+
+
+BLIND_OFFTOPIC = [
+    json.loads(line) for line in (DATA / "blind-offtopic.jsonl").read_text(encoding="utf-8").splitlines() if line
+]
+
+
+def test_blind_off_topic_questions_are_refused_near_misses_included(lib):
+    answered = [row["question"] for row in BLIND_OFFTOPIC if lib.ask(row["question"]).found]
+    far = {row["question"] for row in BLIND_OFFTOPIC if row["kind"] == "far"}
+    assert not far & set(answered), answered
+    assert len(answered) <= 1, answered
 
 
 def test_passages_are_short_enough_to_read_at_a_glance(lib):
@@ -118,6 +141,7 @@ def test_capital_of_france_is_not_answered(lib):
 def test_follow_up_questions_find_their_answer_with_the_conversation(lib):
     report = evaluate_questions(lib, load_questions(DATA / "followups.jsonl"), mode="hybrid")
     assert report.metrics["hit@3"] >= 0.9, report.missed
+    assert report.metrics["hit@5"] >= 0.94, report.missed
 
 
 def test_and_for_hair_after_what_are_exosomes_finds_the_hair_passage(lib):

@@ -1,20 +1,21 @@
-"""Ranking plumbing on hand-made scores: fusion, duplicate suppression, per-article cap, sentence re-rank."""
+"""Ranking plumbing on hand-made scores: fusion of the signals, duplicate suppression, per-article cap."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from articleqa.errors import ArticleQAError
 from articleqa.index import Index
-from articleqa.retrieve import Candidate, check_mode, diversify, fuse, rerank_by_sentence
+from articleqa.retrieve import Candidate, check_mode, diversify, fuse, weights_for
 from articleqa.schema import Article, Chunk
-from articleqa.settings import ChunkerSettings
+from articleqa.settings import ChunkerSettings, Settings
 
 # Rows 1-4 come from the dense side; row 5 only from BM25, where it stands far above the rest
 # (a rare name that only one passage contains). Rows 2 and 3 are found by both.
 DENSE = {1: 0.80, 2: 0.75, 3: 0.74, 4: 0.20}
 LEXICAL = {5: 12.0, 2: 3.0, 3: 2.0}
+BOTH = {"dense": DENSE, "lexical": LEXICAL}
+EVEN = {"dense": 0.5, "lexical": 0.5}
 
 
 def order(candidates: list[Candidate]) -> list[int]:
@@ -23,27 +24,52 @@ def order(candidates: list[Candidate]) -> list[int]:
 
 def test_zscore_lets_a_standout_keyword_match_win():
     # Row 3 passes row 1: nearly as close in meaning, and it matches the keywords (1 does not).
-    assert order(fuse(DENSE, LEXICAL, method="zscore")) == [5, 2, 3, 1, 4]
+    assert order(fuse(BOTH, EVEN, method="zscore")) == [5, 2, 3, 1, 4]
 
 
 def test_minmax_caps_each_side_so_a_row_good_on_both_wins():
-    ranked = order(fuse(DENSE, LEXICAL, method="minmax"))
+    ranked = order(fuse(BOTH, EVEN, method="minmax"))
     assert ranked[0] == 2
     assert ranked[-1] == 4
 
 
 def test_rrf_puts_rows_found_by_both_retrievers_first():
-    ranked = order(fuse(DENSE, LEXICAL, method="rrf"))
+    ranked = order(fuse(BOTH, EVEN, method="rrf"))
     assert ranked[:2] == [2, 3]
     assert set(ranked[2:]) == {1, 4, 5}
 
 
 def test_default_fusion_is_zscore():
-    assert fuse(DENSE, LEXICAL) == fuse(DENSE, LEXICAL, method="zscore")
+    assert fuse(BOTH, EVEN) == fuse(BOTH, EVEN, method="zscore")
+
+
+def test_weights_move_the_ranking_toward_the_heavier_signal():
+    assert order(fuse(BOTH, {"dense": 0.9, "lexical": 0.1}))[0] == 1
+    assert order(fuse(BOTH, {"dense": 0.1, "lexical": 0.9}))[0] == 5
+
+
+def test_token_and_sentence_signals_can_lift_a_passage_both_retrievers_rank_low():
+    # Row 4 is the dense side's last; its words match the question's best, one by one.
+    token = {1: 0.50, 2: 0.52, 3: 0.51, 4: 0.90, 5: 0.49}
+    sentence = {1: 0.60, 2: 0.61, 3: 0.60, 4: 0.80, 5: 0.40}
+    weights = {"dense": 0.4, "lexical": 0.6, "sentence": 0.4, "token": 1.0}
+    assert order(fuse(BOTH, weights))[0] == 5
+    ranked = fuse({**BOTH, "token": token, "sentence": sentence}, weights)
+    assert order(ranked)[0] == 4
+    # Each hit keeps every signal's raw score, for the user to see why.
+    top = ranked[0]
+    assert (top.dense_rank, top.dense_score, top.lexical_rank, top.sentence_score, top.token_score) == (
+        4, 0.20, None, 0.80, 0.90,
+    )  # fmt: skip
+
+
+def test_default_weights_come_from_settings():
+    settings = Settings(dense_weight=0.1, lexical_weight=0.2, sentence_weight=0.3, token_weight=0.4)
+    assert weights_for(settings) == {"dense": 0.1, "lexical": 0.2, "sentence": 0.3, "token": 0.4}
 
 
 def test_fused_candidates_carry_one_based_ranks_and_raw_scores_per_side():
-    by_row = {c.row: c for c in fuse(DENSE, LEXICAL)}
+    by_row = {c.row: c for c in fuse(BOTH, EVEN)}
     assert (by_row[2].dense_rank, by_row[2].dense_score, by_row[2].lexical_rank, by_row[2].lexical_score) == (
         2,
         0.75,
@@ -58,7 +84,7 @@ def test_fused_candidates_carry_one_based_ranks_and_raw_scores_per_side():
 
 @pytest.mark.parametrize("method", ["zscore", "minmax", "rrf"])
 def test_dense_alone_keeps_its_own_scores_and_order(method):
-    ranked = fuse(DENSE, {}, method=method)
+    ranked = fuse({"dense": DENSE}, method=method)
     assert [(c.row, c.score) for c in ranked] == [(1, 0.80), (2, 0.75), (3, 0.74), (4, 0.20)]
     assert [c.dense_rank for c in ranked] == [1, 2, 3, 4]
     assert all(c.lexical_rank is None and c.lexical_score is None for c in ranked)
@@ -66,7 +92,7 @@ def test_dense_alone_keeps_its_own_scores_and_order(method):
 
 @pytest.mark.parametrize("method", ["zscore", "minmax", "rrf"])
 def test_lexical_alone_keeps_its_own_scores_and_order(method):
-    ranked = fuse({}, LEXICAL, method=method)
+    ranked = fuse({"lexical": LEXICAL}, method=method)
     assert [(c.row, c.score) for c in ranked] == [(5, 12.0), (2, 3.0), (3, 2.0)]
     assert [c.lexical_rank for c in ranked] == [1, 2, 3]
     assert all(c.dense_rank is None and c.dense_score is None for c in ranked)
@@ -74,7 +100,7 @@ def test_lexical_alone_keeps_its_own_scores_and_order(method):
 
 def test_unknown_fusion_method_raises():
     with pytest.raises(ArticleQAError, match="unknown fusion 'cosine'"):
-        fuse(DENSE, LEXICAL, method="cosine")
+        fuse(BOTH, EVEN, method="cosine")
 
 
 def test_check_mode():
@@ -122,47 +148,3 @@ def test_capped_passages_still_fill_k_when_nothing_else_is_left(index):
 def test_per_article_one_gives_one_passage_per_article_first(index):
     picked = diversify(index, candidates(0, 2, 4, 3, 5), k=3, per_article=1)
     assert order(picked) == [0, 4, 5]
-
-
-# -- sentence re-rank ---------------------------------------------------------------------------
-
-
-def unit(i: int, dim: int = 3) -> np.ndarray:
-    v = np.zeros(dim, dtype=np.float32)
-    v[i] = 1.0
-    return v
-
-
-def test_rerank_moves_up_the_passage_whose_best_sentence_matches():
-    query = unit(0)
-    # Row 30 holds a sentence equal to the query; rows 10 and 20 only unrelated ones.
-    per_row = {
-        10: ([(0, 5), (6, 10)], np.stack([unit(1), unit(2)])),
-        20: ([(0, 5)], np.stack([unit(2)])),
-        30: ([(0, 5), (6, 10)], np.stack([unit(1), query])),
-        40: ([(0, 5)], np.stack([query])),
-    }
-    asked: list[list[int]] = []
-
-    def sentences(rows):
-        asked.append(list(rows))
-        return [per_row[r] for r in rows]
-
-    ranked = [Candidate(10, 3.0), Candidate(20, 1.2), Candidate(30, 1.0), Candidate(40, 0.5)]
-    out = rerank_by_sentence(ranked, query, sentences, depth=3, weight=0.25)
-    assert order(out) == [10, 30, 20, 40]
-    # Only the top `depth` passages are re-scored; the rest keep their place and score.
-    assert asked == [[10, 20, 30]]
-    assert out[-1] == ranked[-1]
-
-    strong = rerank_by_sentence(ranked, query, sentences, depth=3, weight=1.0)
-    assert order(strong)[0] == 30
-
-
-def test_rerank_with_zero_weight_changes_nothing():
-    ranked = [Candidate(1, 2.0), Candidate(2, 1.0)]
-
-    def sentences(rows):
-        raise AssertionError("no sentence vectors are needed")
-
-    assert rerank_by_sentence(ranked, unit(0), sentences, depth=10, weight=0.0) == ranked

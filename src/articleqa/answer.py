@@ -58,6 +58,9 @@ class Evidence:
     sentence: float  # cosine of the closest sentence in the top passages to the question
     known: float  # share of the question's content terms that occur anywhere in the articles
     coverage: float  # share of them found in the top three passages (with their titles)
+    # The question's least-matched content word piece: its best cosine among the top passages'
+    # word pieces. Low when the question names something the passages never touch ("Botox").
+    weakest_word: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -67,14 +70,21 @@ class Abstention:
     Answer when some sentence is close to the question in meaning; or, for names and rare
     terms the model knows little about, when every content term of the question occurs in the
     articles, the top passages hold most of them, and the closest sentence is not far off.
-    Calibrated on tests/data/questions.jsonl and offtopic.jsonl (docs/evaluation.md).
+    Either way, not when a word of the question matches nothing in the top passages and no
+    sentence is very close: the question is then about something else ("How long does Botox
+    last?" shares "how long" and "skin" with the articles, not its subject).
+    Calibrated on tests/data/questions*.jsonl and offtopic*.jsonl (docs/evaluation.md).
     """
 
     sentence: float = 0.40
     named_sentence: float = 0.20
     named_coverage: float = 0.6
+    unmatched_word: float = 0.29
+    unmatched_sentence: float = 0.60
 
     def decide(self, e: Evidence) -> bool:
+        if e.weakest_word < self.unmatched_word and e.sentence < self.unmatched_sentence:
+            return False
         if e.sentence >= self.sentence:
             return True
         return e.known >= 1.0 and e.coverage >= self.named_coverage and e.sentence >= self.named_sentence
@@ -99,16 +109,26 @@ def resolve(question: str, history: Sequence[str]) -> str:
     return f"{previous[-1]} {question.strip()}"
 
 
-def evidence(query: str, query_vector: np.ndarray, hits: Sequence[Hit], sentences, lexical) -> Evidence:
-    """Measure how well the hits answer: best sentence similarity and term coverage."""
+def evidence(
+    query: str,
+    query_vector: np.ndarray,
+    hits: Sequence[Hit],
+    sentences,
+    lexical,
+    *,
+    word_matches: np.ndarray | None = None,
+) -> Evidence:
+    """Measure how well the hits answer: best sentence similarity, term coverage and, from
+    `word_matches` (each question word piece's best cosine in the hits), the weakest word."""
     best = max((float((vecs @ query_vector).max()) for _, vecs in sentences if len(vecs)), default=0.0)
+    weakest = float(word_matches.min()) if word_matches is not None and len(word_matches) else 1.0
     terms = content_terms(query)
     if not terms:
-        return Evidence(best, 0.0, 0.0)
+        return Evidence(best, 0.0, 0.0, weakest)
     seen: set[str] = set()
     for hit in hits[:3]:
         seen |= content_terms(hit.article.title + " " + hit.text)
-    return Evidence(best, len(lexical.known(terms)) / len(terms), len(terms & seen) / len(terms))
+    return Evidence(best, len(lexical.known(terms)) / len(terms), len(terms & seen) / len(terms), weakest)
 
 
 def highlight(
@@ -175,6 +195,12 @@ def compose(
         reason = ""
     elif not hits:
         text, reason = "", "There are no articles to search yet: add some first."
+    elif evidence.sentence >= rule.sentence:
+        text = ""
+        reason = (
+            "The articles don't cover this: a word of the question matches nothing in the best passages "
+            f"(its closest match {evidence.weakest_word:.2f}; best sentence similarity {evidence.sentence:.2f})."
+        )
     else:
         text = ""
         reason = (

@@ -268,6 +268,8 @@ def hit_dict(hit) -> dict:
         "dense_score": hit.dense_score,
         "lexical_rank": hit.lexical_rank,
         "lexical_score": hit.lexical_score,
+        "sentence_score": hit.sentence_score,
+        "token_score": hit.token_score,
         "highlight": {"start": hit.highlight_start, "end": hit.highlight_end, "text": hit.highlight}
         if hit.highlight_start is not None
         else None,

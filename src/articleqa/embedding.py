@@ -66,6 +66,53 @@ class Embedder:
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def encode_tokens(
+        self, texts: Sequence[str], *, batch_size: int = 32, progress: bool | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Unit text vectors, plus for each text the unit vectors of its content word pieces
+        (stop words, punctuation and special tokens left out), from one forward pass."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), []
+        show = len(texts) >= _PROGRESS_FROM if progress is None else progress
+        outputs = self._model.encode(
+            list(texts), batch_size=batch_size, output_value=None, convert_to_numpy=False, show_progress_bar=show
+        )
+        skip = _skip_ids(self._model.tokenizer)
+        vectors, tokens = [], []
+        for out in outputs:
+            ids = out["input_ids"].cpu().numpy()
+            real = out["attention_mask"].cpu().numpy().astype(bool)
+            matrix = out["token_embeddings"].float().cpu().numpy()
+            content = real & ~np.isin(ids, skip)
+            if not content.any():  # a text of stop words only: keep its words anyway
+                content = real & ~np.isin(ids, list(self._model.tokenizer.all_special_ids))
+            picked = matrix[content]
+            tokens.append(np.ascontiguousarray(picked / _norms(picked), dtype=np.float32))
+            vectors.append(out["sentence_embedding"].float().cpu().numpy())
+        vectors = np.vstack(vectors)
+        return np.ascontiguousarray(vectors / _norms(vectors), dtype=np.float32), tokens
+
+
+def _norms(matrix: np.ndarray) -> np.ndarray:
+    return np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+
+
+@lru_cache(maxsize=4)
+def _skip_ids(tokenizer) -> np.ndarray:
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+    skip = set(tokenizer.all_special_ids)
+    vocab = tokenizer.get_vocab()
+    # Word pieces that are stop words, or carry no letter or digit ("?", "##'", "-").
+    for piece, i in vocab.items():
+        bare = piece[2:] if piece.startswith("##") else piece
+        if not any(ch.isalnum() for ch in bare):
+            skip.add(i)
+    for word in (*STOPWORDS_EN_PLUS, "s", "t"):  # "s", "t": the ends of "it's", "don't"
+        if word in vocab:
+            skip.add(vocab[word])
+    return np.array(sorted(skip), dtype=np.int64)
+
 
 @lru_cache(maxsize=4)
 def _load(name: str, device: str | None):

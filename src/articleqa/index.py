@@ -6,6 +6,8 @@ A folder of plain files:
   chunks.jsonl     one passage per line: article id, ordinal, character span, heading path
   vectors.faiss    the vectors, row i = line i of chunks.jsonl
   sentences.npy    a vector per sentence of every article (float16), for re-ranking and highlights
+  tokens.npy, token_scales.npy, token_offsets.npy
+                   a vector per content word piece of every passage (int8), for late interaction
   bm25/            the BM25 index over the same rows (bm25s's own plain files)
 """
 
@@ -29,6 +31,7 @@ from .lexical import LexicalIndex
 from .schema import Article, Chunk
 from .settings import INDEX_FORMAT, ChunkerSettings
 from .store import FaissStore, VectorStore
+from .tokens import TokenVectors
 
 MANIFEST = "manifest.json"
 ARTICLES = "articles.jsonl"
@@ -52,7 +55,7 @@ class Change:
     replaced: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
-    embedded: int = 0  # passages embedded
+    embedded: int = 0  # passages embedded (with their token vectors)
     sentences: int = 0  # sentences embedded (for the re-rank and the highlight)
 
     @property
@@ -76,15 +79,24 @@ class Index:
     # Removed by the user although their file is still there: id -> content hash.
     removed: dict[str, str] = field(default_factory=dict)
     sentences: dict[str, Sentences] = field(default_factory=dict)
+    tokens: TokenVectors | None = None
 
     def __post_init__(self) -> None:
         if self.store is None:
             self.store = FaissStore(self.dim)
+        if self.tokens is None:
+            self.tokens = TokenVectors.empty(self.dim, len(self.chunks))
+        if len(self.tokens) != len(self.chunks):
+            raise ValueError(f"token vectors for {len(self.tokens)} passages, {len(self.chunks)} passages given")
+        self._rows = {c.id: i for i, c in enumerate(self.chunks)}
         if self.lexical is None:
             self.lexical = LexicalIndex.build([self.embed_text(c) for c in self.chunks])
 
     def embed_text(self, chunk: Chunk) -> str:
         return embed_text(self.articles[chunk.article_id], chunk)
+
+    def row_of(self, chunk: Chunk) -> int:
+        return self._rows[chunk.id]
 
     def chunks_of(self, article_id: str) -> list[Chunk]:
         return [c for c in self.chunks if c.article_id == article_id]
@@ -137,7 +149,7 @@ class Index:
             new_spans[article.id] = spans
         texts = [embed_text(articles[c.article_id], c) for c in new_chunks]
         sentence_texts = [articles[i].text[a:b] for i, spans in new_spans.items() for a, b in spans]
-        vectors, sentence_vectors = _encode(embedder, texts, sentence_texts, progress)
+        vectors, token_vectors, sentence_vectors = _encode(embedder, texts, sentence_texts, progress)
         # Stored in half precision; round now so a fresh index answers exactly as a reloaded one.
         sentence_vectors = sentence_vectors.astype(np.float16).astype(np.float32)
         sentences = {k: v for k, v in self.sentences.items() if k not in drop}
@@ -167,6 +179,7 @@ class Index:
             origins=origins,
             removed=removed_ids,
             sentences=sentences,
+            tokens=self.tokens.with_rows(keep_rows, TokenVectors.from_passages(token_vectors, self.dim)),
         )
         change = Change(
             tuple(added), tuple(replaced), tuple(removed), tuple(unchanged), len(new_chunks), len(sentence_texts)
@@ -227,6 +240,7 @@ class Index:
                     fh.write(json.dumps({**row, "headings": list(c.headings)}, ensure_ascii=False) + "\n")
             self.store.save(tmp)
             self.lexical.save(tmp)
+            self.tokens.save(tmp)
             # The manifest goes last: a folder without one is never mistaken for an index.
             (tmp / MANIFEST).write_text(json.dumps(self.manifest(), indent=2, ensure_ascii=False) + "\n")
             _fsync_tree(tmp)
@@ -291,6 +305,7 @@ class Index:
                 offset += n
             if offset != len(matrix):
                 raise ValueError(f"{len(matrix)} sentence vectors for {offset} sentences")
+            tokens = TokenVectors.load(folder, len(chunks), manifest["model"]["dim"])
         except Exception as exc:
             raise IndexCorrupt(f"{folder} is damaged ({exc}): rebuild it with `articleqa build --rebuild`") from exc
         if len(store) != len(chunks) or store.dim != manifest["model"]["dim"]:
@@ -309,6 +324,7 @@ class Index:
             origins={k: v.get("origin", "added") for k, v in entries.items()},
             removed=manifest.get("removed", {}),
             sentences=sentences,
+            tokens=tokens,
         )
 
 
@@ -329,24 +345,31 @@ def check_manifest(manifest: dict, folder: Path, *, model: str | None, chunker: 
         )
 
 
-def _encode(embedder, texts: list[str], sentences: list[str], progress) -> tuple[np.ndarray, np.ndarray]:
-    """Vectors for the passages, then for the sentences, in batches that report progress."""
-    everything = texts + sentences
-    if not everything:
-        empty = np.zeros((0, embedder.dim), dtype=np.float32)
-        return empty, empty
-    if progress is None:
-        vectors = embedder.encode(everything)
-    else:
-        parts, step = [], 256
-        for i in range(0, len(everything), step):
-            done = min(i + step, len(everything))
-            what = "passages" if i < len(texts) else "sentences"
-            progress(i / len(everything), f"embedding {what}: {done} of {len(everything)} texts")
-            parts.append(embedder.encode(everything[i : i + step], progress=False))
+def _encode(
+    embedder, texts: list[str], sentences: list[str], progress
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """Vectors and token vectors for the passages, then vectors for the sentences, in batches
+    that report progress."""
+    total = len(texts) + len(sentences)
+    vectors, tokens, sentence_vectors = [np.zeros((0, embedder.dim), dtype=np.float32)], [], []
+    step = 256 if progress is not None else max(1, total)
+    done = 0
+    for what, items in (("passages", texts), ("sentences", sentences)):
+        for i in range(0, len(items), step):
+            batch = items[i : i + step]
+            if progress is not None:
+                progress(done / total, f"embedding {what}: {done + len(batch)} of {total} texts")
+            if what == "passages":
+                v, t = embedder.encode_tokens(batch, progress=None if progress is None else False)
+                vectors.append(v)
+                tokens.extend(t)
+            else:
+                sentence_vectors.append(embedder.encode(batch, progress=None if progress is None else False))
+            done += len(batch)
+    if progress is not None and total:
         progress(1.0, f"embedded {len(texts)} passages and {len(sentences)} sentences")
-        vectors = np.vstack(parts)
-    return vectors[: len(texts)], vectors[len(texts) :]
+    sentence_matrix = np.vstack(sentence_vectors) if sentence_vectors else np.zeros((0, embedder.dim), np.float32)
+    return np.vstack(vectors), tokens, sentence_matrix
 
 
 def _lines(path: Path) -> list[str]:

@@ -194,7 +194,7 @@ class Library:
         index = self._index
         if not index.chunks:
             return []
-        vector = self._query_vector(query) if mode != "lexical" else None
+        vector, tokens = self._encode_query(query) if mode != "lexical" else (None, None)
         return search_index(
             index,
             query,
@@ -203,6 +203,7 @@ class Library:
             mode=mode,
             settings=self.settings,
             per_article=per_article,
+            query_tokens=tokens,
         )
 
     def ask(
@@ -226,13 +227,14 @@ class Library:
         if not index.chunks:
             empty = _answer.Evidence(0.0, 0.0, 0.0)
             return _answer.compose(question, query, [], evidence=empty, rule=self.abstention, history=history)
-        vector = self._query_vector(query)
-        hits = search_index(index, query, vector, k=k, mode=mode, settings=self.settings)
+        vector, tokens = self._encode_query(query)
+        hits = search_index(index, query, vector, k=k, mode=mode, settings=self.settings, query_tokens=tokens)
         with stage("highlight"):
             # From the same snapshot as the hits: an upload may swap in a new index meanwhile.
             sentences = [index.sentences_of(h.chunk) for h in hits]
             hits = _answer.highlight(hits, query, vector, sentences, question=question)
-            evidence = _answer.evidence(query, vector, hits, sentences, index.lexical)
+            matches = index.tokens.best_match(tokens, [index.row_of(h.chunk) for h in hits])
+            evidence = _answer.evidence(query, vector, hits, sentences, index.lexical, word_matches=matches)
         return _answer.compose(question, query, hits, evidence=evidence, rule=self.abstention, history=history)
 
     # -- changing --------------------------------------------------------------------------
@@ -303,9 +305,11 @@ class Library:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _query_vector(self, query: str) -> np.ndarray:
+    def _encode_query(self, query: str) -> tuple[np.ndarray, np.ndarray]:
+        """The question's vector and its content token vectors, from one forward pass."""
         with stage("encode"):
-            return self.embedder.encode([query], progress=False)[0]
+            vectors, tokens = self.embedder.encode_tokens([query], progress=False)
+            return vectors[0], tokens[0]
 
     def _check_question(self, question: str) -> str:
         if not isinstance(question, str) or not question.strip():

@@ -102,6 +102,10 @@ def relevance(hit: Hit) -> str:
         parts.append(f"dense #{hit.dense_rank}{similarity}")
     if hit.lexical_rank is not None:
         parts.append(f"{MODE_LABELS['lexical']} #{hit.lexical_rank}")
+    if hit.sentence_score is not None:
+        parts.append(f"best sentence {hit.sentence_score:.2f}")
+    if hit.token_score is not None:
+        parts.append(f"word match {hit.token_score:.2f}")
     return " · ".join(parts)
 
 
@@ -158,6 +162,8 @@ def hit_dict(hit: Hit) -> dict:
         "score": round(float(hit.score), 4),
         "dense_rank": hit.dense_rank,
         "lexical_rank": hit.lexical_rank,
+        "sentence_score": hit.sentence_score,
+        "token_score": hit.token_score,
         "highlight": hit.highlight,
     }
 

@@ -1,15 +1,16 @@
-"""Query -> ranked Hits: dense and BM25 candidates, fusion, duplicate suppression, per-article cap."""
+"""Query -> ranked Hits: dense and BM25 candidates, scored also by best sentence and token MaxSim,
+fused, then duplicate suppression and a per-article cap."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import ArticleQAError
 from .index import Index
-from .lexical import content_terms, top
+from .lexical import top
 from .schema import Hit
 from .settings import MODES, Settings
 from .timing import stage
@@ -17,16 +18,19 @@ from .timing import stage
 RRF_K = 60
 
 
-def dense_weight_for(query: str, settings: Settings) -> float:
-    """Keyword queries ("Khalifian", "Sophia Moradi") lean on BM25: the model knows little about a
-    bare name, while an exact match is decisive. Questions use the measured default."""
-    keyword_query = len(content_terms(query)) <= 2
-    return settings.keyword_dense_weight if keyword_query else settings.dense_weight
+def weights_for(settings: Settings) -> dict[str, float]:
+    """The weight of each signal in the hybrid fusion (docs/retrieval.md)."""
+    return {
+        "dense": settings.dense_weight,
+        "lexical": settings.lexical_weight,
+        "sentence": settings.sentence_weight,
+        "token": settings.token_weight,
+    }
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One passage row with the evidence from each retriever."""
+    """One passage row with the evidence from each signal."""
 
     row: int
     score: float
@@ -34,10 +38,8 @@ class Candidate:
     dense_score: float | None = None
     lexical_rank: int | None = None
     lexical_score: float | None = None
-
-
-# Rows -> for each row, its sentence spans and their unit vectors (computed once, cached).
-SentenceVectors = Callable[[Sequence[int]], list[tuple[list[tuple[int, int]], np.ndarray]]]
+    sentence_score: float | None = None
+    token_score: float | None = None
 
 
 def check_mode(mode: str) -> str:
@@ -47,36 +49,55 @@ def check_mode(mode: str) -> str:
 
 
 def fuse(
-    dense: dict[int, float],
-    lexical: dict[int, float],
+    signals: dict[str, dict[int, float]],
+    weights: dict[str, float] | None = None,
     *,
     method: str = "zscore",
-    dense_weight: float = 0.5,
 ) -> list[Candidate]:
-    """Merge dense and lexical scores of the same candidate rows into one ranking, best first.
+    """Merge the scores several signals give the same candidate rows into one ranking, best first.
 
-    `zscore` (default, chosen by measurement, docs/retrieval.md): standardize each side over the
-    candidates, then a weighted sum. `minmax`: scale each side to [0, 1], then a weighted sum.
-    `rrf`: reciprocal rank fusion, 1 / (60 + rank) summed. A row the dense side did not return gets
-    the lowest dense score; a row with no keyword match scores 0 on the keyword side.
+    Signals: "dense" and "lexical" (the two retrievers: their rows are the candidates),
+    "sentence" (best sentence's similarity) and "token" (late-interaction MaxSim).
+    `zscore` (default, chosen by measurement, docs/retrieval.md): standardize each signal over the
+    candidates, then a weighted sum. `minmax`: scale each to [0, 1], then a weighted sum. `rrf`:
+    weighted reciprocal rank fusion, w / (60 + rank) summed. A row the dense side did not return
+    gets its lowest score; a row with no keyword match scores 0 on the keyword side. With one
+    signal alone, its own scores are kept.
     """
-    rows = list(dict.fromkeys([*dense, *lexical]))
-    d_rank = _ranks(dense)
-    l_rank = _ranks(lexical)
-    d = _filled(dense, rows, min(dense.values(), default=0.0))
-    lx = _filled(lexical, rows, 0.0)
-    if not lexical or not dense:  # one retriever alone: keep its own scores
-        fused = list(d if dense else lx)
+    weights = weights or {}
+    present = {name: scores for name, scores in signals.items() if scores}
+    rows = list(dict.fromkeys([*signals.get("dense", {}), *signals.get("lexical", {})]))
+    ranks = {name: _ranks(scores) for name, scores in present.items()}
+    filled = {
+        name: _filled(scores, rows, 0.0 if name == "lexical" else min(scores.values()))
+        for name, scores in present.items()
+    }
+    if len(present) <= 1:
+        fused = next(iter(filled.values()), np.zeros(len(rows)))
     elif method == "rrf":
         big = len(rows) + 1
-        fused = [1.0 / (RRF_K + d_rank.get(r, big)) + 1.0 / (RRF_K + l_rank.get(r, big)) for r in rows]
+        fused = np.zeros(len(rows))
+        for name in present:
+            fused += weights.get(name, 1.0) * np.array([1.0 / (RRF_K + ranks[name].get(r, big)) for r in rows])
     elif method in ("zscore", "minmax"):
         norm = _zscore if method == "zscore" else _minmax
-        fused = list(dense_weight * norm(d) + (1 - dense_weight) * norm(lx))
+        fused = sum((weights.get(name, 1.0) * norm(filled[name]) for name in present), np.zeros(len(rows)))
     else:
         raise ArticleQAError(f"unknown fusion {method!r}: use 'zscore', 'minmax' or 'rrf'")
+    dense, lexical = signals.get("dense", {}), signals.get("lexical", {})
+    sentence, token = signals.get("sentence", {}), signals.get("token", {})
     out = [
-        Candidate(r, float(f), d_rank.get(r), dense.get(r), l_rank.get(r), lexical.get(r)) for r, f in zip(rows, fused)
+        Candidate(
+            r,
+            float(f),
+            ranks.get("dense", {}).get(r),
+            dense.get(r),
+            ranks.get("lexical", {}).get(r),
+            lexical.get(r),
+            sentence.get(r),
+            token.get(r),
+        )
+        for r, f in zip(rows, fused)
     ]
     out.sort(key=lambda c: (-c.score, c.row))
     return out
@@ -101,29 +122,14 @@ def _minmax(x: np.ndarray) -> np.ndarray:
     return (x - x.min()) / span if span > 1e-9 else np.ones_like(x)
 
 
-def rerank_by_sentence(
-    candidates: list[Candidate],
-    query_vector: np.ndarray,
-    sentences: SentenceVectors,
-    *,
-    depth: int,
-    weight: float,
-) -> list[Candidate]:
-    """Re-score the top `depth` candidates with their best single sentence's similarity.
-
-    A passage's vector blurs several sentences together; the question is usually answered by
-    one of them, so a passage holding one very close sentence moves up.
-    """
-    head, tail = candidates[:depth], candidates[depth:]
-    if len(head) < 2 or weight <= 0:
-        return candidates
-    best = np.array(
-        [float((vecs @ query_vector).max()) if len(vecs) else -1.0 for _, vecs in sentences([c.row for c in head])]
-    )
-    bonus = weight * _zscore(best)
-    head = [replace(c, score=c.score + float(b)) for c, b in zip(head, bonus)]
-    head.sort(key=lambda c: (-c.score, c.row))
-    return head + tail
+def best_sentence(index: Index, rows: Sequence[int], query_vector: np.ndarray) -> dict[int, float]:
+    """Each row's best single sentence similarity: a passage vector blurs several sentences
+    together, while the question is usually answered by one of them."""
+    out = {}
+    for r in rows:
+        _, vectors = index.sentences_of(index.chunks[r])
+        out[r] = float((vectors @ query_vector).max()) if len(vectors) else -1.0
+    return out
 
 
 def search_index(
@@ -135,41 +141,39 @@ def search_index(
     mode: str,
     settings: Settings,
     per_article: int | None = None,
+    query_tokens: np.ndarray | None = None,
 ) -> list[Hit]:
-    """Rank passages for a query. `query_vector` may be None only in lexical mode."""
+    """Rank passages for a query. `query_vector` may be None only in lexical mode;
+    `query_tokens` (the question's content token vectors) feed the late-interaction signal."""
     check_mode(mode)
     n = max(settings.candidates, 3 * k)
     if mode == "lexical":
         with stage("lexical"):
-            candidates = fuse({}, _as_dict(*index.lexical.search(query, n)))
+            candidates = fuse({"lexical": _as_dict(*index.lexical.search(query, n))})
     else:
         with stage("dense"):
             d_scores, d_rows = index.store.search(query_vector.reshape(1, -1), n)
             dense = _as_dict(d_scores[0], d_rows[0])
         if mode == "dense":
-            candidates = fuse(dense, {})
+            candidates = fuse({"dense": dense})
         else:
             with stage("lexical"):
                 all_lexical = index.lexical.scores(query)
                 _, lexical_rows = top(all_lexical, n)
-            # Score every candidate on both sides, so fusion compares like with like.
+            # Score every candidate on every signal, so fusion compares like with like.
             with stage("dense"):
                 extra = [r for r in lexical_rows if int(r) not in dense]
                 dense.update(_as_dict(index.store.score(query_vector, extra), extra))
+            rows = list(dense)
             # Only rows that match a query term have a keyword score (and rank).
-            lex = {r: float(all_lexical[r]) for r in dense if all_lexical[r] > 0}
+            signals = {"dense": dense, "lexical": {r: float(all_lexical[r]) for r in rows if all_lexical[r] > 0}}
+            with stage("rerank"):
+                if settings.sentence_weight > 0:
+                    signals["sentence"] = best_sentence(index, rows, query_vector)
+                if settings.token_weight > 0 and query_tokens is not None and len(query_tokens):
+                    signals["token"] = dict(zip(rows, map(float, index.tokens.maxsim(query_tokens, rows))))
             with stage("fusion"):
-                weight = dense_weight_for(query, settings)
-                candidates = fuse(dense, lex, method=settings.fusion, dense_weight=weight)
-            if settings.sentence_weight > 0:
-                with stage("rerank"):
-                    candidates = rerank_by_sentence(
-                        candidates,
-                        query_vector,
-                        lambda rows: [index.sentences_of(index.chunks[r]) for r in rows],
-                        depth=settings.rerank_depth,
-                        weight=settings.sentence_weight,
-                    )
+                candidates = fuse(signals, weights_for(settings), method=settings.fusion)
     cap = settings.per_article if per_article is None else per_article
     with stage("fusion"):
         picked = diversify(index, candidates, k=k, per_article=cap)
@@ -219,4 +223,6 @@ def _hit(index: Index, c: Candidate, rank: int) -> Hit:
         dense_score=None if c.dense_score is None else round(c.dense_score, 6),
         lexical_rank=c.lexical_rank,
         lexical_score=None if c.lexical_score is None else round(c.lexical_score, 6),
+        sentence_score=None if c.sentence_score is None else round(c.sentence_score, 6),
+        token_score=None if c.token_score is None else round(c.token_score, 6),
     )

@@ -61,6 +61,9 @@ class Hit:
     dense_score: float | None = None
     lexical_rank: int | None = None
     lexical_score: float | None = None
+    # Hybrid mode's other signals: best sentence similarity, and late-interaction (token MaxSim).
+    sentence_score: float | None = None
+    token_score: float | None = None
     # The sentence that best answers the question, as offsets into `text`.
     highlight_start: int | None = None
     highlight_end: int | None = None

@@ -9,7 +9,7 @@ from pathlib import Path
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # Bumped whenever chunking.py changes what it produces for the same settings.
 CHUNKER_VERSION = 1
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -36,16 +36,15 @@ class Settings:
     mode: str = "hybrid"
     # Candidates taken from each retriever before fusion.
     candidates: int = 50
-    # Fusion of z-scored dense and BM25 scores; weight of the dense side (docs/retrieval.md).
+    # Fusion: z-score each signal over the candidates, then a weighted sum (docs/retrieval.md).
+    # Signals: passage vector (dense), BM25 (lexical), best sentence, token MaxSim (late interaction).
     fusion: str = "zscore"
-    dense_weight: float = 0.6
-    # ... and for keyword queries (at most two content terms).
-    keyword_dense_weight: float = 0.3
-    # The top candidates are re-scored by their best sentence's similarity to the question.
-    rerank_depth: int = 10
-    sentence_weight: float = 0.25
+    dense_weight: float = 0.4
+    lexical_weight: float = 0.6
+    sentence_weight: float = 0.4
+    token_weight: float = 1.0
     # At most this many passages per article before other articles get their turn.
-    per_article: int = 2
+    per_article: int = 3
     batch_size: int = 32
     max_question_chars: int = 1000
 
