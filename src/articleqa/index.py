@@ -179,7 +179,7 @@ class Index:
             origins=origins,
             removed=removed_ids,
             sentences=sentences,
-            tokens=self.tokens.with_rows(keep_rows, TokenVectors.from_passages(token_vectors, self.dim)),
+            tokens=self.tokens.with_rows(keep_rows, token_vectors),
         )
         change = Change(
             tuple(added), tuple(replaced), tuple(removed), tuple(unchanged), len(new_chunks), len(sentence_texts)
@@ -345,31 +345,30 @@ def check_manifest(manifest: dict, folder: Path, *, model: str | None, chunker: 
         )
 
 
-def _encode(
-    embedder, texts: list[str], sentences: list[str], progress
-) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+def _encode(embedder, texts: list[str], sentences: list[str], progress) -> tuple[np.ndarray, TokenVectors, np.ndarray]:
     """Vectors and token vectors for the passages, then vectors for the sentences, in batches
-    that report progress."""
+    that report progress. Token vectors are quantized batch by batch: in float32, a large
+    library's would not fit in memory."""
     total = len(texts) + len(sentences)
     vectors, tokens, sentence_vectors = [np.zeros((0, embedder.dim), dtype=np.float32)], [], []
-    step = 256 if progress is not None else max(1, total)
-    done = 0
+    step, done = 256, 0
+    quiet = None if progress is None else False
     for what, items in (("passages", texts), ("sentences", sentences)):
         for i in range(0, len(items), step):
             batch = items[i : i + step]
             if progress is not None:
                 progress(done / total, f"embedding {what}: {done + len(batch)} of {total} texts")
             if what == "passages":
-                v, t = embedder.encode_tokens(batch, progress=None if progress is None else False)
+                v, t = embedder.encode_tokens(batch, progress=quiet)
                 vectors.append(v)
-                tokens.extend(t)
+                tokens.append(TokenVectors.from_passages(t, embedder.dim))
             else:
-                sentence_vectors.append(embedder.encode(batch, progress=None if progress is None else False))
+                sentence_vectors.append(embedder.encode(batch, progress=quiet))
             done += len(batch)
     if progress is not None and total:
         progress(1.0, f"embedded {len(texts)} passages and {len(sentences)} sentences")
     sentence_matrix = np.vstack(sentence_vectors) if sentence_vectors else np.zeros((0, embedder.dim), np.float32)
-    return np.vstack(vectors), tokens, sentence_matrix
+    return np.vstack(vectors), TokenVectors.concat(tokens, embedder.dim), sentence_matrix
 
 
 def _lines(path: Path) -> list[str]:

@@ -54,6 +54,18 @@ class TokenVectors:
         counts = [len(m) for m in per_passage]
         return cls(codes, scales, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
 
+    @classmethod
+    def concat(cls, parts: Sequence[TokenVectors], dim: int) -> TokenVectors:
+        """The passages of each part, one part after the other."""
+        if not parts:
+            return cls.empty(dim)
+        counts = np.concatenate([np.diff(p.offsets) for p in parts])
+        return cls(
+            np.concatenate([p.codes for p in parts]),
+            np.concatenate([p.scales for p in parts]),
+            np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        )
+
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
