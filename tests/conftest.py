@@ -48,6 +48,14 @@ def corpus(tmp_path) -> Path:
 
 
 @pytest.fixture
+def built(make_library, corpus):
+    """A library (fake embedder) synced with the fixture articles."""
+    lib = make_library()
+    lib.sync([corpus])
+    return lib
+
+
+@pytest.fixture
 def fake_settings() -> Settings:
     return Settings(model=FakeEmbedder.name)
 

@@ -17,13 +17,6 @@ from articleqa.store import FaissStore
 from fakes import FakeEmbedder
 
 
-@pytest.fixture
-def built(make_library, corpus):
-    lib = make_library()
-    lib.sync([corpus])
-    return lib
-
-
 def test_round_trip_keeps_articles_chunks_and_vectors(built):
     folder = built.index_dir
     assert sorted(p.name for p in folder.iterdir()) == [

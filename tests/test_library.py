@@ -21,13 +21,6 @@ KITES = Article(
 )
 
 
-@pytest.fixture
-def lib(make_library, corpus):
-    library = make_library()
-    library.sync([corpus])
-    return library
-
-
 def test_add_a_file_and_an_article(make_library):
     lib = make_library()
     change = lib.add(ARTICLES / "bicycle-chain.txt", KITES)
@@ -39,11 +32,11 @@ def test_add_a_file_and_an_article(make_library):
     assert lib.search("steady wind for a kite", k=1, mode="lexical")[0].article.id == "kites"
 
 
-def test_added_articles_survive_a_sync_of_the_folders(lib, corpus):
-    lib.add(KITES)
-    change = lib.sync([corpus])
+def test_added_articles_survive_a_sync_of_the_folders(built, corpus):
+    built.add(KITES)
+    change = built.sync([corpus])
     assert not change.changed
-    assert "kites" in lib.index.articles
+    assert "kites" in built.index.articles
 
 
 def test_add_of_only_bad_files_raises_no_articles(make_library):
@@ -51,32 +44,32 @@ def test_add_of_only_bad_files_raises_no_articles(make_library):
         make_library().add(BAD)
 
 
-def test_sync_of_only_bad_files_raises_and_keeps_the_index(lib):
+def test_sync_of_only_bad_files_raises_and_keeps_the_index(built):
     with pytest.raises(NoArticles, match="no usable articles"):
-        lib.sync([BAD])
-    assert len(lib.index.articles) == 3
+        built.sync([BAD])
+    assert len(built.index.articles) == 3
 
 
-def test_remove(lib, make_library):
-    change = lib.remove("green-tea")
+def test_remove(built, make_library):
+    change = built.remove("green-tea")
     assert change.removed == ("green-tea",)
     assert "green-tea" not in make_library().index.articles
-    assert all(h.article.id != "green-tea" for h in lib.search("green tea water", mode="lexical"))
+    assert all(h.article.id != "green-tea" for h in built.search("green tea water", mode="lexical"))
     with pytest.raises(UnknownArticle, match="no article 'green-tea'"):
-        lib.remove("green-tea")
+        built.remove("green-tea")
 
 
-def test_removed_file_stays_out_until_its_content_changes(lib, corpus, fake_embedder):
-    lib.remove("bicycle-chain")
+def test_removed_file_stays_out_until_its_content_changes(built, corpus, fake_embedder):
+    built.remove("bicycle-chain")
     fake_embedder.reset()
-    change = lib.sync([corpus])
-    assert "bicycle-chain" not in lib.index.articles
+    change = built.sync([corpus])
+    assert "bicycle-chain" not in built.index.articles
     assert change.embedded == 0
     path = corpus / "bicycle-chain.txt"
     path.write_text(path.read_text() + "\nA worn chain also skips under load on steep climbs.\n")
-    change = lib.sync([corpus])
+    change = built.sync([corpus])
     assert change.added == ("bicycle-chain",)
-    assert "steep climbs" in lib.index.articles["bicycle-chain"].text
+    assert "steep climbs" in built.index.articles["bicycle-chain"].text
 
 
 def test_add_bytes_never_uses_the_file_name_as_a_path(tmp_path, make_library, monkeypatch):
@@ -108,11 +101,11 @@ def test_add_bytes_windows_path_and_odd_name(make_library):
     [(b"%PDF-1.4 binary", "scan.pdf", "unsupported file type"), (b"", "empty.md", "empty file")],
     ids=["pdf", "empty"],
 )
-def test_unusable_upload_raises_an_articleqa_error(lib, data, filename, says):
+def test_unusable_upload_raises_an_articleqa_error(built, data, filename, says):
     # Callers (the UI, scripts) catch the package's own error tree, not an ingest internal.
     with pytest.raises(articleqa.ArticleQAError, match=says):
-        lib.add_bytes(data, filename=filename)
-    assert len(lib.index.articles) == 3
+        built.add_bytes(data, filename=filename)
+    assert len(built.index.articles) == 3
 
 
 @pytest.mark.parametrize(
@@ -127,16 +120,16 @@ def test_unusable_upload_raises_an_articleqa_error(lib, data, filename, says):
     ],
     ids=["empty", "blank", "punctuation", "5000-chars", "k=0", "k=101"],
 )
-def test_bad_questions_are_refused_with_a_helpful_message(lib, fake_embedder, question, k, says):
+def test_bad_questions_are_refused_with_a_helpful_message(built, fake_embedder, question, k, says):
     fake_embedder.reset()
-    for call in (lib.search, lib.ask):
+    for call in (built.search, built.ask):
         with pytest.raises(BadQuestion, match=says):
             call(question, k=k)
     assert fake_embedder.texts_encoded == 0
 
 
-def test_search_returns_hits_best_first(lib):
-    hits = lib.search("how often should I oil a bicycle chain", k=3)
+def test_search_returns_hits_best_first(built):
+    hits = built.search("how often should I oil a bicycle chain", k=3)
     assert 1 <= len(hits) <= 3
     assert all(isinstance(h, Hit) and dataclasses.is_dataclass(h) for h in hits)
     assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
@@ -146,18 +139,18 @@ def test_search_returns_hits_best_first(lib):
     assert hits[0].article.text[hits[0].chunk.start : hits[0].chunk.end] == hits[0].text
 
 
-def test_search_modes(lib):
+def test_search_modes(built):
     for mode in ("hybrid", "dense", "lexical"):
-        hits = lib.search("sourdough starter flour water", k=2, mode=mode)
+        hits = built.search("sourdough starter flour water", k=2, mode=mode)
         assert hits[0].article.id == "notes/sourdough", mode
-    lexical = lib.search("sourdough starter", mode="lexical")[0]
+    lexical = built.search("sourdough starter", mode="lexical")[0]
     assert lexical.lexical_rank == 1 and lexical.dense_rank is None
     with pytest.raises(articleqa.ArticleQAError, match="unknown search mode"):
-        lib.search("tea", mode="semantic")
+        built.search("tea", mode="semantic")
 
 
-def test_ask_returns_an_answer_with_cited_hits(lib):
-    answer = lib.ask("how often should I oil a bicycle chain", k=2)
+def test_ask_returns_an_answer_with_cited_hits(built):
+    answer = built.ask("how often should I oil a bicycle chain", k=2)
     assert isinstance(answer, articleqa.Answer)
     assert answer.question == "how often should I oil a bicycle chain"
     assert answer.hits and answer.hits[0].article.id == "bicycle-chain"
@@ -173,12 +166,12 @@ def test_empty_library_answers_nothing(make_library):
     assert lib.ask("anything at all").found is False
 
 
-def test_info_counts(lib):
-    info = lib.info()
-    assert (info.articles, info.chunks) == (3, len(lib.index.chunks))
+def test_info_counts(built):
+    info = built.info()
+    assert (info.articles, info.chunks) == (3, len(built.index.chunks))
     assert info.model == "fake-hash-embedder" and info.dim == 64
     assert info.size_bytes > 0 and not info.read_only
-    assert Path(info.index_dir) == lib.index_dir
+    assert Path(info.index_dir) == built.index_dir
 
 
 def test_builtin_library_is_read_only():
@@ -191,9 +184,9 @@ def test_builtin_library_is_read_only():
     assert len(articleqa.open().articles()) == 4
 
 
-def test_an_index_reopens_with_the_model_it_was_built_with(lib, fake_embedder):
+def test_an_index_reopens_with_the_model_it_was_built_with(built, fake_embedder):
     # Built with the fake model; opened with no model named, as `articleqa search --index-dir` does.
-    reopened = Library.load(lib.index_dir, embedder=fake_embedder)
+    reopened = Library.load(built.index_dir, embedder=fake_embedder)
     assert reopened.settings.model == "fake-hash-embedder" == reopened.index.model
-    assert reopened.settings.chunker == lib.index.chunker
+    assert reopened.settings.chunker == built.index.chunker
     assert reopened.search("green tea", k=1)[0].article.id == "green-tea"

@@ -78,9 +78,7 @@ def test_save_and_load_round_trip(tmp_path):
         TokenVectors.load(tmp_path, passages=3, dim=8)
 
 
-def test_an_index_with_damaged_token_files_is_refused_with_the_fix(make_library, corpus):
-    lib = make_library()
-    lib.sync([corpus])
-    np.save(lib.index_dir / OFFSETS, np.array([0, 1], dtype=np.int64))
+def test_an_index_with_damaged_token_files_is_refused_with_the_fix(built):
+    np.save(built.index_dir / OFFSETS, np.array([0, 1], dtype=np.int64))
     with pytest.raises(IndexCorrupt, match="token vectors.*articleqa build --rebuild"):
-        Index.load(lib.index_dir)
+        Index.load(built.index_dir)
