@@ -51,19 +51,17 @@ class TokenVectors:
         if not per_passage:
             return cls.empty(dim)
         codes, scales = quantize(np.vstack(per_passage))
-        counts = [len(m) for m in per_passage]
-        return cls(codes, scales, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+        return cls(codes, scales, _offsets([len(m) for m in per_passage]))
 
     @classmethod
     def concat(cls, parts: Sequence[TokenVectors], dim: int) -> TokenVectors:
         """The passages of each part, one part after the other."""
         if not parts:
             return cls.empty(dim)
-        counts = np.concatenate([np.diff(p.offsets) for p in parts])
         return cls(
             np.concatenate([p.codes for p in parts]),
             np.concatenate([p.scales for p in parts]),
-            np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            _offsets(np.concatenate([np.diff(p.offsets) for p in parts])),
         )
 
     def __len__(self) -> int:
@@ -72,40 +70,46 @@ class TokenVectors:
     def with_rows(self, keep: np.ndarray, added: TokenVectors) -> TokenVectors:
         """The passages `keep` (in that order), then those of `added`."""
         keep = np.asarray(keep, dtype=np.int64)
-        starts, ends = self.offsets[keep], self.offsets[keep + 1]
-        take = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)]) if len(keep) else np.zeros(0, np.int64)
-        counts = np.concatenate([ends - starts, np.diff(added.offsets)])
+        take = self._token_rows(keep)
         return TokenVectors(
             np.concatenate([np.asarray(self.codes[take]), added.codes]),
             np.concatenate([np.asarray(self.scales[take]), added.scales]),
-            np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            _offsets(np.concatenate([self._counts(keep), np.diff(added.offsets)])),
         )
 
     def maxsim(self, query_tokens: np.ndarray, rows: Sequence[int]) -> np.ndarray:
         """For each passage row: the mean over question tokens of the best cosine in the passage."""
         rows = np.asarray(rows, dtype=np.int64)
         out = np.zeros(len(rows), dtype=np.float32)
-        if not len(rows) or not len(query_tokens):
+        has_tokens = self._counts(rows) > 0
+        present = rows[has_tokens]
+        if not len(present) or not len(query_tokens):
             return out
-        starts, ends = self.offsets[rows], self.offsets[rows + 1]
-        present = ends > starts
-        if not present.any():
-            return out
-        take = np.concatenate([np.arange(s, e) for s, e in zip(starts[present], ends[present])])
-        sims = (query_tokens @ np.asarray(self.codes[take], dtype=np.float32).T) * self.scales[take]
-        bounds = np.concatenate([[0], np.cumsum((ends - starts)[present])[:-1]])
-        best = np.maximum.reduceat(sims, bounds, axis=1)  # (query tokens, passages present)
-        out[present] = best.mean(axis=0)
+        sims = self._similarities(query_tokens, present)
+        # reduceat needs non-empty segments: passages without tokens were left out above.
+        best = np.maximum.reduceat(sims, _offsets(self._counts(present))[:-1], axis=1)
+        out[has_tokens] = best.mean(axis=0)
         return out
 
     def best_match(self, query_tokens: np.ndarray, rows: Sequence[int]) -> np.ndarray:
         """For each question token, its best cosine among all tokens of the passages `rows`."""
-        take = [np.arange(self.offsets[r], self.offsets[r + 1]) for r in rows]
-        take = np.concatenate(take) if take else np.zeros(0, np.int64)
-        if not len(take) or not len(query_tokens):
+        rows = np.asarray(rows, dtype=np.int64)
+        if not self._counts(rows).sum() or not len(query_tokens):
             return np.zeros(len(query_tokens), dtype=np.float32)
-        sims = (query_tokens @ np.asarray(self.codes[take], dtype=np.float32).T) * self.scales[take]
-        return sims.max(axis=1)
+        return self._similarities(query_tokens, rows).max(axis=1)
+
+    def _counts(self, rows: np.ndarray) -> np.ndarray:
+        return self.offsets[rows + 1] - self.offsets[rows]
+
+    def _token_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The token rows of passages `rows`, passage after passage."""
+        parts = [np.arange(self.offsets[r], self.offsets[r + 1]) for r in rows]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    def _similarities(self, query_tokens: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """(question tokens, tokens of `rows`) cosines, dequantizing only the rows read."""
+        take = self._token_rows(rows)
+        return (query_tokens @ np.asarray(self.codes[take], dtype=np.float32).T) * self.scales[take]
 
     def save(self, folder: Path) -> list[str]:
         np.save(folder / TOKENS, self.codes, allow_pickle=False)
@@ -124,3 +128,8 @@ class TokenVectors:
         if codes.ndim != 2 or codes.shape[1] != dim:
             raise ValueError(f"token vectors of shape {codes.shape}, expected width {dim}")
         return cls(codes, scales, offsets)
+
+
+def _offsets(counts) -> np.ndarray:
+    """Passage i owns rows offsets[i]:offsets[i+1]."""
+    return np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
