@@ -11,10 +11,11 @@ import textwrap
 import pytest
 
 import articleqa
-from articleqa.chunking import chunk_article
+from articleqa.chunking import chunk_article, embed_text
 from articleqa.index import Index
 from articleqa.library import builtin_articles, builtin_index_dir
-from articleqa.settings import DEFAULT_MODEL, ChunkerSettings
+from articleqa.settings import DEFAULT_MODEL, INDEX_FORMAT, ChunkerSettings
+from articleqa.tokens import default_codec
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +43,20 @@ def test_committed_index_has_the_shipped_articles(committed, shipped):
 
 def test_committed_manifest_matches_the_defaults(committed):
     manifest = json.loads((builtin_index_dir() / "manifest.json").read_text())
+    assert manifest["format"] == INDEX_FORMAT
     assert manifest["model"]["name"] == DEFAULT_MODEL == committed.model
     assert manifest["model"]["dim"] == 384
     assert manifest["chunker"] == ChunkerSettings().as_dict()
-    assert manifest["counts"] == {"articles": 4, "chunks": len(committed.chunks)}
-    assert len(committed.store) == len(committed.chunks)
-    assert all(entry["origin"] == "path" for entry in manifest["articles"].values())
+    assert manifest["counts"]["articles"] == 4 and manifest["counts"]["chunks"] == len(committed.chunks)
+    assert manifest["tokens"] == default_codec(DEFAULT_MODEL).entry()  # the shipped codebook
+    assert all(origin == "path" for _, origin, _ in committed.article_keys().values())
+    assert not [p for p in builtin_index_dir().iterdir() if p.name.startswith(".tmp")]
+
+
+def test_committed_token_vectors_take_under_4_kb_per_passage(committed):
+    segment = committed.segments[0]
+    size = (segment.folder / "tokens.npy").stat().st_size + (segment.folder / "token_offsets.npy").stat().st_size
+    assert size / len(committed) < 4096
 
 
 @pytest.mark.slow
@@ -88,9 +97,10 @@ def test_committed_vectors_are_the_model_vectors(committed, real_embedder):
     """A stale vectors.faiss (e.g. built with another model version) would rank nonsense."""
     import numpy as np
 
-    rows = [0, len(committed.chunks) // 2, len(committed.chunks) - 1]
-    fresh = real_embedder.encode([committed.embed_text(committed.chunks[i]) for i in rows])
-    stored = committed.store.vectors()[rows]
+    chunks = committed.chunks
+    picked = [chunks[0], chunks[len(chunks) // 2], chunks[-1]]
+    fresh = real_embedder.encode([embed_text(committed.articles[c.article_id], c) for c in picked])
+    stored = committed.engines[0].get([c.key for c in picked])
     assert np.allclose((fresh * stored).sum(axis=1), 1.0, atol=1e-3)
 
 

@@ -111,3 +111,25 @@ def test_empty_question_is_a_clean_error(built, home):
     index_dir, _ = built
     result = run_cli("ask", "  ", "--index-dir", index_dir, home=home)
     assert_user_error(result, "question is empty")
+
+
+def test_info_shows_how_it_searches(built, home):
+    index_dir, _ = built
+    result = run_cli("info", "--index-dir", index_dir, home=home)
+    assert "segments:  1" in result.stdout
+    assert "search:    exact (flat) over 2 passages in 1 segment(s)" in result.stdout
+    assert "tokens:    pq" in result.stdout
+
+
+def test_a_build_keeps_what_it_did_not_add_unless_told_to_prune(home, tmp_path):
+    # The user's library starts as a copy of the built-in one (as `articleqa serve` makes it).
+    result = run_cli("build", home=home)
+    assert result.returncode == 0, result.stderr
+    result = run_cli("build", ARTICLES / "green-tea.md", home=home)
+    assert result.returncode == 0, result.stderr
+    assert "5 articles" in result.stdout and "added 1" in result.stdout and "removed 0" in result.stdout
+    assert "kept 4 article(s) that did not come from these paths" in result.stdout
+    assert "articleqa build --prune" in result.stdout
+    result = run_cli("build", ARTICLES / "green-tea.md", "--prune", home=home)
+    assert result.returncode == 0, result.stderr
+    assert "1 articles" in result.stdout and "removed 4" in result.stdout

@@ -1,8 +1,12 @@
-"""The index on disk: round trip, incremental updates, atomic saves, checked loads."""
+"""The index on disk: segments, incremental updates that write only what changed, merges,
+approximate search past a size, checked loads, and the migration of format 3."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import stat
 
 import numpy as np
 import pytest
@@ -11,51 +15,63 @@ from articleqa import Library, Settings
 from articleqa.__about__ import __version__
 from articleqa.errors import IndexCorrupt, IndexMismatch, IndexMissing
 from articleqa.index import Index
-from articleqa.lexical import LexicalIndex
-from articleqa.settings import ChunkerSettings
-from articleqa.store import FaissStore
+from articleqa.settings import ChunkerSettings, StorageSettings
+from conftest import DATA
 from fakes import FakeEmbedder
+
+KITES = "# Kites\n\nA kite flies best in a steady wind of about twenty kilometres an hour.\n"
+
+
+def files(folder) -> dict:
+    """Every file of an index and its bytes, the lock files aside (each write stamps them)."""
+    return {
+        p.relative_to(folder): p.read_bytes()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name not in (".lock", ".writer")
+    }
+
+
+def segments(folder) -> list[str]:
+    return sorted(p.name for p in (folder / "segments").iterdir())
 
 
 def test_round_trip_keeps_articles_chunks_and_vectors(built):
     folder = built.index_dir
-    assert sorted(p.name for p in folder.iterdir()) == [
-        "articles.jsonl", "bm25", "chunks.jsonl", "manifest.json", "sentences.npy",
-        "token_offsets.npy", "token_scales.npy", "tokens.npy", "vectors.faiss",
-    ]  # fmt: skip
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == ["manifest.json", "segments"]
+    assert len(segments(folder)) == 1
     loaded = Index.load(folder)
-    assert loaded.articles == built.index.articles
+    assert dict(loaded.articles) == dict(built.index.articles)
     assert loaded.chunks == built.index.chunks
-    assert len(loaded.store) == len(loaded.chunks) == len(built.index.chunks)
-    np.testing.assert_allclose(loaded.store.vectors(), built.index.store.vectors(), atol=1e-6)
     assert sorted(loaded.articles) == ["bicycle-chain", "green-tea", "notes/sourdough"]
-    for name in ("codes", "scales", "offsets"):
-        np.testing.assert_array_equal(getattr(loaded.tokens, name), getattr(built.index.tokens, name))
+    keys = [c.key for c in loaded.chunks]
+    assert keys == sorted(set(keys))  # unique, stable keys
+    for chunk in loaded.chunks:
+        assert loaded.chunk(chunk.key) == chunk
 
 
 def test_token_vectors_follow_their_passages_through_an_update(built, corpus, fake_embedder):
     index = built.index
     query = fake_embedder.encode_tokens(["chain checker tool"])[1][0]
-    before = {c.id: s for c, s in zip(index.chunks, index.tokens.maxsim(query, range(len(index.chunks))))}
+    keys = [c.key for c in index.chunks]
+    before = dict(zip(keys, index.maxsim(query, keys)))
     (corpus / "green-tea.md").unlink()
     built.sync([corpus])
     after = built.index
-    assert len(after.tokens) == len(after.chunks) < len(index.chunks)
-    scores = after.tokens.maxsim(query, range(len(after.chunks)))
-    # Kept passages keep their own token vectors, at their new rows.
-    assert {c.id: s for c, s in zip(after.chunks, scores)} == {c.id: before[c.id] for c in after.chunks}
-    assert after.chunks[int(np.argmax(scores))].article_id == "bicycle-chain"
+    kept = [c.key for c in after.chunks]
+    assert len(kept) < len(keys) and set(kept) <= set(keys)  # surviving passages keep their keys
+    assert dict(zip(kept, after.maxsim(query, kept))) == {k: before[k] for k in kept}
 
 
 def test_manifest_records_how_the_index_was_built(built):
     manifest = json.loads((built.index_dir / "manifest.json").read_text())
+    assert manifest["format"] == 4
     assert manifest["model"] == {"name": "fake-hash-embedder", "dim": 64}
     assert manifest["chunker"] == ChunkerSettings().as_dict()
     assert manifest["articleqa_version"] == __version__
-    assert manifest["counts"] == {"articles": 3, "chunks": len(built.index.chunks)}
-    for article in built.index.articles.values():
-        assert manifest["articles"][article.id]["content_hash"] == article.content_hash
-        assert manifest["articles"][article.id]["chunks"] == len(built.index.chunks_of(article.id))
+    assert manifest["counts"]["articles"] == 3 and manifest["counts"]["chunks"] == len(built.index.chunks)
+    assert [s["name"] for s in manifest["segments"]] == segments(built.index_dir)
+    assert manifest["segments"][0]["dense"] == "flat"
+    assert manifest["tokens"]["codec"] == "int8"  # the fake model has no codebook, and too few word pieces to train
 
 
 def test_reopened_library_gives_the_same_answers(built, make_library):
@@ -69,14 +85,30 @@ def test_reopened_library_gives_the_same_answers(built, make_library):
 # -- incremental builds --------------------------------------------------------------------
 
 
-def test_resync_of_unchanged_corpus_embeds_nothing(built, corpus, fake_embedder):
-    saved = (built.index_dir / "manifest.json").stat().st_mtime_ns
+def test_resync_of_unchanged_corpus_embeds_and_writes_nothing(built, corpus, fake_embedder):
+    before = files(built.index_dir)
     fake_embedder.reset()
     change = built.sync([corpus])
     assert fake_embedder.texts_encoded == 0
     assert change.embedded == 0 and not change.changed
     assert sorted(change.unchanged) == ["bicycle-chain", "green-tea", "notes/sourdough"]
-    assert (built.index_dir / "manifest.json").stat().st_mtime_ns == saved
+    assert files(built.index_dir) == before
+
+
+def test_adding_an_article_writes_one_new_segment_and_touches_no_other_file(built, corpus, fake_embedder):
+    folder = built.index_dir
+    before = {k: v for k, v in files(folder).items() if k.parts[0] == "segments"}
+    (corpus / "kites.md").write_text(KITES)
+    fake_embedder.reset()
+    change = built.sync([corpus])
+    assert change.added == ("kites",)
+    assert change.embedded == 1 and change.sentences == 1  # one passage of one sentence
+    assert fake_embedder.texts_encoded == 2
+    after = files(folder)
+    assert all(after[path] == data for path, data in before.items())  # old segments untouched
+    new = {p.parts[1] for p in after if p.parts[0] == "segments"} - {p.parts[1] for p in before}
+    assert len(new) == 1
+    assert built.search("steady wind for a kite", k=1, mode="lexical")[0].article.id == "kites"
 
 
 def test_changed_article_is_reembedded_alone_and_its_old_passages_are_gone(built, corpus, fake_embedder):
@@ -88,16 +120,16 @@ def test_changed_article_is_reembedded_alone_and_its_old_passages_are_gone(built
     new_chunks = built.index.chunks_of("bicycle-chain")
     assert change.embedded == len(new_chunks)
     assert fake_embedder.texts_encoded == change.embedded + change.sentences  # passages, then sentences
-    passages, sentences = fake_embedder.encoded[: change.embedded], fake_embedder.encoded[change.embedded :]
+    passages = fake_embedder.encoded[: change.embedded]
     assert all(text.startswith("Caring for a Bicycle Chain") for text in passages)
-    article_text = built.index.articles["bicycle-chain"].text
-    assert sentences and all(sentence in article_text for sentence in sentences)
     reloaded = Index.load(built.index_dir)
     texts = " ".join(c.text for c in reloaded.chunks)
     assert "digital caliper gauge" in texts and "chain checker tool" not in texts
-    assert len(reloaded.store) == len(reloaded.chunks)
     hits = built.search("digital caliper gauge", k=1, mode="lexical")
     assert hits[0].article.id == "bicycle-chain" and "digital caliper gauge" in hits[0].text
+    assert not built.search("chain checker tool", k=5, mode="lexical") or all(
+        "chain checker tool" not in h.text for h in built.search("chain checker tool", k=5, mode="lexical")
+    )
 
 
 def test_removed_file_leaves_the_index(built, corpus, make_library):
@@ -107,43 +139,99 @@ def test_removed_file_leaves_the_index(built, corpus, make_library):
     reopened = make_library()
     assert sorted(reopened.index.articles) == ["bicycle-chain", "green-tea"]
     assert all(c.article_id != "notes/sourdough" for c in reopened.index.chunks)
-    assert len(reopened.index.store) == len(reopened.index.chunks)
+    assert all(h.article.id != "notes/sourdough" for h in reopened.search("sourdough starter flour", mode="dense"))
     assert all(h.article.id != "notes/sourdough" for h in reopened.search("sourdough starter flour", mode="lexical"))
 
 
-def test_new_file_is_added_without_reembedding_the_others(built, corpus, fake_embedder):
-    (corpus / "kites.md").write_text("# Kites\n\nA kite flies best in a steady wind.\n")
-    fake_embedder.reset()
-    change = built.sync([corpus])
-    assert change.added == ("kites",)
-    assert change.embedded == 1 and change.sentences == 1  # one passage of one sentence
-    assert fake_embedder.texts_encoded == 2
+def test_a_restored_file_comes_back(built, corpus):
+    text = (corpus / "notes" / "sourdough.md").read_text()
+    (corpus / "notes" / "sourdough.md").unlink()
+    built.sync([corpus])
+    (corpus / "notes" / "sourdough.md").write_text(text)
+    assert built.sync([corpus]).added == ("notes/sourdough",)
 
 
-# -- atomic saves --------------------------------------------------------------------------
+def test_deletions_are_merged_away_once_they_pass_the_threshold(tmp_path, fake_settings, fake_embedder, corpus):
+    storage = StorageSettings(max_deleted=0.5, merge_factor=100)
+    lib = Library.at(tmp_path / "idx", Settings(model=fake_settings.model, storage=storage), embedder=fake_embedder)
+    lib.sync([corpus])
+    lib.remove("green-tea")
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["counts"]["deleted"] > 0  # one of three passages: below the threshold, kept as a deletion
+    lib.remove("bicycle-chain")
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["counts"]["deleted"] == 0 and manifest["deleted"] is None  # rewritten without them
+    assert sorted(lib.index.articles) == ["notes/sourdough"]
+    assert len(segments(tmp_path / "idx")) == 1
 
 
-@pytest.mark.parametrize("target", [LexicalIndex, FaissStore])
-def test_crash_during_save_leaves_the_previous_index_intact(built, corpus, make_library, monkeypatch, target):
+def test_small_segments_are_merged_by_tier(tmp_path, fake_settings, fake_embedder):
+    storage = StorageSettings(merge_factor=3)
+    lib = Library.at(tmp_path / "idx", Settings(model=fake_settings.model, storage=storage), embedder=fake_embedder)
+    for name in ("green-tea.md", "bicycle-chain.txt", "notes/sourdough.md", "volcano.html"):
+        lib.add(DATA / "articles" / name)
+    # Three one-passage segments became one; the fourth article's segment waits for two more.
+    assert len(segments(tmp_path / "idx")) == 2
+    assert len(lib.index.articles) == 4
+    assert lib.search("how hot should the water be for green tea", k=1)[0].article.id == "green-tea"
+    assert lib.search("sourdough starter", k=1, mode="lexical")[0].article.id == "sourdough"
+
+
+def test_a_large_segment_is_searched_approximately_and_says_so(tmp_path, fake_settings, fake_embedder, corpus):
+    for ann, file in (("ivf", "dense.ivf"), ("hnsw", "dense.hnsw")):
+        storage = StorageSettings(ann_threshold=2, ann=ann)
+        settings = Settings(model=fake_settings.model, storage=storage)
+        lib = Library.at(tmp_path / ann, settings, embedder=fake_embedder)
+        lib.sync([corpus])
+        assert lib.info().dense == {ann: {"segments": 1, "passages": 3}}
+        assert (next((tmp_path / ann / "segments").iterdir()) / file).exists()
+        assert lib.search("how hot should the water be for green tea", k=1)[0].article.id == "green-tea"
+        lib.remove("green-tea")  # a deletion inside an approximate segment
+        assert all(h.article.id != "green-tea" for h in lib.search("green tea water", k=3))
+
+
+def test_the_folder_keeps_its_permissions(built, corpus):
+    os.chmod(built.index_dir, 0o755)
+    (corpus / "kites.md").write_text(KITES)
+    built.sync([corpus])
+    assert stat.S_IMODE(os.stat(built.index_dir).st_mode) == 0o755
+
+
+def test_leftovers_of_crashed_writes_are_cleaned_by_the_next_write(built, corpus):
     folder = built.index_dir
-    before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    (folder / "segments" / ".tmp-000009-deadbeef").mkdir()
+    (folder / "segments" / "000009-deadbeef").mkdir()  # written, never published
+    (folder / ".tmp-manifest.json-1234").write_text("{")
+    (folder / "deleted-000001.npy").write_bytes(b"")
+    legacy = [folder.parent / f".{folder.name}.tmp-abc", folder.parent / f".{folder.name}.old-abc"]
+    for path in legacy:
+        path.mkdir()
+    (corpus / "kites.md").write_text(KITES)
+    built.sync([corpus])
+    names = {p.name for p in folder.iterdir()} | {p.name for p in (folder / "segments").iterdir()}
+    assert not {".tmp-000009-deadbeef", "000009-deadbeef", ".tmp-manifest.json-1234", "deleted-000001.npy"} & names
+    assert not any(p.exists() for p in legacy)
+
+
+def test_a_failing_write_leaves_the_previous_index_intact(built, corpus, make_library, monkeypatch):
+    from articleqa import lexical
+
+    folder = built.index_dir
+    before = files(folder)
 
     def crash(self, folder):
         raise OSError("disk full")
 
-    monkeypatch.setattr(target, "save", crash)
-    (corpus / "kites.md").write_text("# Kites\n\nA kite flies best in a steady wind of about twenty kilometres.\n")
+    monkeypatch.setattr(lexical.Postings, "save", crash)
+    (corpus / "kites.md").write_text(KITES)
     with pytest.raises(OSError, match="disk full"):
         built.sync([corpus])
     monkeypatch.undo()
-
-    after = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-    assert after == before
-    assert sorted(p.name for p in folder.parent.iterdir()) == sorted(["idx", "articles"])  # no temp folder
+    assert files(folder) == before
+    assert not [p for p in (folder / "segments").iterdir() if p.name.startswith(".tmp")]
     assert "kites" not in built.index.articles  # the library did not half-apply the change
     reopened = make_library()
     assert sorted(reopened.index.articles) == ["bicycle-chain", "green-tea", "notes/sourdough"]
-    assert reopened.search("green tea water temperature", k=1)[0].article.id == "green-tea"
 
 
 # -- checked loads -------------------------------------------------------------------------
@@ -188,11 +276,70 @@ def test_folder_without_manifest_is_corrupt(tmp_path):
 
 
 def test_damaged_files_are_corrupt(built):
-    (built.index_dir / "vectors.faiss").write_bytes(b"not a faiss index")
+    segment = next((built.index_dir / "segments").iterdir())
+    (segment / "dense.npy").write_bytes(b"not an array")
     with pytest.raises(IndexCorrupt, match="rebuild"):
+        Index.load(built.index_dir)
+
+
+def test_a_missing_segment_is_corrupt(built):
+    shutil.rmtree(next((built.index_dir / "segments").iterdir()))
+    with pytest.raises(IndexCorrupt, match="missing files.*articleqa build --rebuild"):
         Index.load(built.index_dir)
 
 
 def test_missing_index_says_how_to_create_one(tmp_path):
     with pytest.raises(IndexMissing, match="articleqa build"):
         Index.load(tmp_path / "nowhere")
+
+
+# -- format 3 ------------------------------------------------------------------------------
+
+
+def test_a_format_3_index_is_migrated_once_without_embedding(tmp_path, fake_embedder):
+    folder = tmp_path / "old"
+    shutil.copytree(DATA / "format3", folder)
+    lib = Library.load(folder, embedder=fake_embedder)
+    assert fake_embedder.texts_encoded == 0
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == ["manifest.json", "segments"]
+    assert json.loads((folder / "manifest.json").read_text())["format"] == 4
+    assert sorted(lib.index.articles) == ["bicycle-chain", "green-tea", "sourdough"]
+    # The ranking the format-3 index gave (recorded when the fixture was built); scores move only
+    # by the rounding of sentence vectors from float16 to int8.
+    hits = lib.search("how hot should the water be for green tea", k=3)
+    assert [h.chunk.id for h in hits] == ["green-tea#0", "bicycle-chain#0", "sourdough#0"]
+    assert [h.score for h in hits] == pytest.approx([2.609061, -0.074752, -2.534309], abs=0.005)
+    assert Library.load(folder, embedder=fake_embedder).search("chain checker tool", k=1)[0].article.id == (
+        "bicycle-chain"
+    )
+
+
+def test_another_format_names_the_rebuild(built):
+    path = built.index_dir / "manifest.json"
+    path.write_text(path.read_text().replace('"format": 4', '"format": 2'))
+    with pytest.raises(IndexMismatch, match="format 2.*articleqa build --rebuild"):
+        Index.load(built.index_dir)
+
+
+def test_a_format_3_crash_leftover_is_restored_only_when_complete(tmp_path):
+    folder = tmp_path / "idx"
+    partial = tmp_path / ".idx.old-11111111"
+    partial.mkdir()
+    (partial / "manifest.json").write_text("{}")  # a copy missing its files
+    complete = tmp_path / ".idx.old-22222222"
+    shutil.copytree(DATA / "format3", complete)
+    os.utime(partial, (2_000_000_000, 2_000_000_000))  # the newer one is the broken one
+    index = Index.load(folder)
+    assert sorted(index.articles) == ["bicycle-chain", "green-tea", "sourdough"]
+    assert np.all(np.isfinite(index.dense_scores(np.ones(64, np.float32) / 8, [c.key for c in index.chunks])))
+
+
+def test_small_exact_segments_become_one_approximate_segment_once_they_add_up(tmp_path, fake_settings, fake_embedder):
+    storage = StorageSettings(ann_threshold=3, merge_factor=100)
+    lib = Library.at(tmp_path / "idx", Settings(model=fake_settings.model, storage=storage), embedder=fake_embedder)
+    lib.add(DATA / "articles" / "green-tea.md")
+    lib.add(DATA / "articles" / "bicycle-chain.txt")
+    assert lib.info().dense == {"flat": {"segments": 2, "passages": 2}}
+    lib.add(DATA / "articles" / "volcano.html")
+    assert lib.info().dense == {"ivf": {"segments": 1, "passages": 3}}
+    assert lib.search("volcano eruption lava", k=1)[0].article.id == "volcano"

@@ -190,3 +190,38 @@ def test_an_index_reopens_with_the_model_it_was_built_with(built, fake_embedder)
     assert reopened.settings.model == "fake-hash-embedder" == reopened.index.model
     assert reopened.settings.chunker == built.index.chunker
     assert reopened.search("green tea", k=1)[0].article.id == "green-tea"
+
+
+# -- a sync removes only what it added -----------------------------------------------------
+
+
+def test_syncing_one_folder_keeps_uploads_and_other_folders(built, corpus, tmp_path):
+    built.add_bytes(b"# Kites\n\nA kite flies best in a steady wind.\n", filename="kites.md")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "volcano.html").write_bytes((ARTICLES / "volcano.html").read_bytes())
+    change = built.sync([other])
+    assert change.added == ("volcano",)
+    assert not change.removed
+    assert change.kept == ("bicycle-chain", "green-tea", "kites", "notes/sourdough")
+    assert sorted(built.index.articles) == ["bicycle-chain", "green-tea", "kites", "notes/sourdough", "volcano"]
+    # A file gone from the synced folder still leaves.
+    (corpus / "green-tea.md").unlink()
+    assert built.sync([corpus]).removed == ("green-tea",)
+
+
+def test_prune_removes_everything_not_synced(built, tmp_path):
+    built.add_bytes(b"# Kites\n\nA kite flies best in a steady wind.\n", filename="kites.md")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "volcano.html").write_bytes((ARTICLES / "volcano.html").read_bytes())
+    change = built.sync([other], prune=True)
+    assert change.removed == ("bicycle-chain", "green-tea", "kites", "notes/sourdough")
+    assert sorted(built.index.articles) == ["volcano"]
+
+
+def test_info_says_how_the_index_is_stored(built):
+    info = built.info()
+    assert info.segments == 1
+    assert info.dense == {"flat": {"segments": 1, "passages": info.chunks}}
+    assert info.token_codec == "int8" and info.deleted_passages == 0

@@ -5,10 +5,8 @@ from __future__ import annotations
 import pytest
 
 from articleqa.errors import ArticleQAError
-from articleqa.index import Index
 from articleqa.retrieve import Candidate, check_mode, diversify, fuse, weights_for
-from articleqa.schema import Article, Chunk
-from articleqa.settings import ChunkerSettings, Settings
+from articleqa.settings import Settings
 
 # Rows 1-4 come from the dense side; row 5 only from BM25, where it stands far above the rest
 # (a rare name that only one passage contains). Rows 2 and 3 are found by both.
@@ -19,7 +17,7 @@ EVEN = {"dense": 0.5, "lexical": 0.5}
 
 
 def order(candidates: list[Candidate]) -> list[int]:
-    return [c.row for c in candidates]
+    return [c.key for c in candidates]
 
 
 def test_zscore_lets_a_standout_keyword_match_win():
@@ -69,7 +67,7 @@ def test_default_weights_come_from_settings():
 
 
 def test_fused_candidates_carry_one_based_ranks_and_raw_scores_per_side():
-    by_row = {c.row: c for c in fuse(BOTH, EVEN)}
+    by_row = {c.key: c for c in fuse(BOTH, EVEN)}
     assert (by_row[2].dense_rank, by_row[2].dense_score, by_row[2].lexical_rank, by_row[2].lexical_score) == (
         2,
         0.75,
@@ -85,7 +83,7 @@ def test_fused_candidates_carry_one_based_ranks_and_raw_scores_per_side():
 @pytest.mark.parametrize("method", ["zscore", "minmax", "rrf"])
 def test_dense_alone_keeps_its_own_scores_and_order(method):
     ranked = fuse({"dense": DENSE}, method=method)
-    assert [(c.row, c.score) for c in ranked] == [(1, 0.80), (2, 0.75), (3, 0.74), (4, 0.20)]
+    assert [(c.key, c.score) for c in ranked] == [(1, 0.80), (2, 0.75), (3, 0.74), (4, 0.20)]
     assert [c.dense_rank for c in ranked] == [1, 2, 3, 4]
     assert all(c.lexical_rank is None and c.lexical_score is None for c in ranked)
 
@@ -93,7 +91,7 @@ def test_dense_alone_keeps_its_own_scores_and_order(method):
 @pytest.mark.parametrize("method", ["zscore", "minmax", "rrf"])
 def test_lexical_alone_keeps_its_own_scores_and_order(method):
     ranked = fuse({"lexical": LEXICAL}, method=method)
-    assert [(c.row, c.score) for c in ranked] == [(5, 12.0), (2, 3.0), (3, 2.0)]
+    assert [(c.key, c.score) for c in ranked] == [(5, 12.0), (2, 3.0), (3, 2.0)]
     assert [c.lexical_rank for c in ranked] == [1, 2, 3]
     assert all(c.dense_rank is None and c.dense_score is None for c in ranked)
 
@@ -113,20 +111,18 @@ def test_check_mode():
 
 
 @pytest.fixture
-def index() -> Index:
-    """Article a has four passages (rows 0-3); b and c one each (rows 4, 5)."""
-    articles = {i: Article(id=i, title=i.upper(), text="word " * 80, source=i) for i in "abc"}
+def index() -> dict[int, tuple[str, int, int]]:
+    """Passage spans by key: article a has four passages (keys 0-3); b and c one each (4, 5)."""
     spans = [("a", 0, 100), ("a", 40, 140), ("a", 90, 200), ("a", 200, 300), ("b", 0, 100), ("c", 0, 100)]
-    chunks = [Chunk(art, n, s, e, "word " * ((e - s) // 5)) for n, (art, s, e) in enumerate(spans)]
-    return Index("test-model", 4, ChunkerSettings(), articles=articles, chunks=chunks)
+    return dict(enumerate(spans))
 
 
-def candidates(*rows: int) -> list[Candidate]:
-    return [Candidate(row, score=10.0 - i) for i, row in enumerate(rows)]
+def candidates(*keys: int) -> list[Candidate]:
+    return [Candidate(key, score=10.0 - i) for i, key in enumerate(keys)]
 
 
 def test_a_passage_mostly_repeating_a_better_one_is_dropped(index):
-    # Row 1 shares 60 of its 100 characters with row 0; row 2 shares 10 with row 0.
+    # Passage 1 shares 60 of its 100 characters with passage 0; passage 2 shares 10 with passage 0.
     picked = diversify(index, candidates(0, 1, 2, 4), k=3, per_article=0)
     assert order(picked) == [0, 2, 4]
 

@@ -215,6 +215,8 @@ def run_cli(args) -> int:
     from .library import open as open_library
     from .settings import Settings, data_home
 
+    if args.scale:
+        return run_scale(args)
     cache = Path(args.cache_dir) if args.cache_dir else data_home() / "cache" / "beir"
     results: dict = {"machine": machine()}
     print(f"machine: {json.dumps(results['machine'])}", file=sys.stderr)
@@ -240,7 +242,7 @@ def run_cli(args) -> int:
 
     if args.beir:
         beir, queries, qrels = beir_library(args.beir, cache_dir=cache)
-        results["beir"] = {"name": Path(args.beir).resolve().name, "passages": len(beir.index.chunks)}
+        results["beir"] = {"name": Path(args.beir).resolve().name, "passages": len(beir.index)}
         results["beir"]["quality"] = {m: beir_metrics(run_beir(beir, queries, mode=m), qrels) for m in MODES}
         qtexts = list(queries.values())[: args.queries]
         results["beir"]["latency_search"] = latency(beir, qtexts, call="search")
@@ -315,3 +317,22 @@ def plot(results: dict, folder: Path) -> list[Path]:
     written.append(path)
     plt.close(fig)
     return written
+
+
+def run_scale(args) -> int:
+    """`articleqa bench --scale 10000,100000`: storage costs on synthetic libraries (scalebench.py)."""
+    from . import scalebench
+    from .errors import ArticleQAError
+    from .settings import data_home
+
+    try:
+        sizes = [int(n.replace("_", "")) for n in args.scale.split(",")]
+    except ValueError:
+        raise ArticleQAError(f"--scale takes passage counts separated by commas, not {args.scale!r}") from None
+    folder = Path(args.cache_dir) if args.cache_dir else data_home() / "cache" / "scale"
+    results = {"machine": machine(), "sizes": scalebench.run(sizes, folder, queries=args.queries)}
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+        scalebench.plot(results["sizes"], Path(args.out).with_suffix(".png"))
+    print(json.dumps(results))
+    return 0

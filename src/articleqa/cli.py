@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--index-dir", metavar="DIR", help="where to write the index (default: your library)")
     p.add_argument("--rebuild", action="store_true", help="start from scratch (after a model or chunker change)")
+    p.add_argument(
+        "--prune",
+        action="store_true",
+        help="also remove articles that did not come from PATHS (uploads, other folders, the built-in corpus)",
+    )
     p.add_argument("--model", help="sentence-transformers model name or path (default: bundled all-MiniLM-L6-v2)")
     p.set_defaults(func=cmd_build)
 
@@ -124,7 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beir", metavar="DIR", help="a BEIR folder to include (e.g. scifact)")
     p.add_argument("--queries", type=int, default=200, help="queries per mode for latency")
     p.add_argument("--out", metavar="FILE", help="write the results as JSON here")
-    p.add_argument("--cache-dir", metavar="DIR", help="where BEIR indexes are cached")
+    p.add_argument("--cache-dir", metavar="DIR", help="where BEIR indexes (or --scale libraries) are kept")
+    p.add_argument(
+        "--scale",
+        metavar="SIZES",
+        help="instead: storage costs on synthetic libraries of these passage counts (e.g. 10000,100000,1000000)",
+    )
     p.set_defaults(func=cmd_bench)
     return parser
 
@@ -149,11 +159,11 @@ def cmd_build(args) -> int:
     settings = Settings(model=args.model) if args.model else Settings()
     folder = Path(args.index_dir) if args.index_dir else library.user_index_dir()
     if args.paths:
-        lib = library.open(args.paths, index_dir=folder, settings=settings, rebuild=args.rebuild)
+        lib = library.open(args.paths, index_dir=folder, settings=settings, rebuild=args.rebuild, prune=args.prune)
         change = lib.last_change
     else:
         lib = library.Library.at(folder, settings, rebuild=args.rebuild)
-        change = lib.sync_builtin()
+        change = lib.sync_builtin(prune=args.prune)
     # Skipped files were already reported, one warning each, as they were read.
     info = lib.info()
     print(
@@ -161,6 +171,12 @@ def cmd_build(args) -> int:
         f"(added {len(change.added)}, replaced {len(change.replaced)}, removed {len(change.removed)}, "
         f"unchanged {len(change.unchanged)}; embedded {change.embedded} passages, {change.sentences} sentences)"
     )
+    if change.kept:
+        shown = ", ".join(change.kept[:5]) + (f" and {len(change.kept) - 5} more" if len(change.kept) > 5 else "")
+        print(
+            f"kept {len(change.kept)} article(s) that did not come from these paths ({shown}); "
+            "`articleqa build --prune` would remove them"
+        )
     return 0
 
 
@@ -214,10 +230,15 @@ def cmd_info(args) -> int:
     print(f"passages:  {info.chunks}")
     print(f"model:     {info.model} ({info.dim} dimensions)")
     print(f"size:      {info.size_bytes / 1024:.1f} KiB")
+    deleted = f" ({info.deleted_passages} deleted passages awaiting a merge)" if info.deleted_passages else ""
+    print(f"segments:  {info.segments}{deleted}")
+    for engine, entry in sorted(info.dense.items()):
+        kind = "exact" if engine == "flat" else "approximate"
+        print(f"search:    {kind} ({engine}) over {entry['passages']} passages in {entry['segments']} segment(s)")
+    if info.token_codec:
+        print(f"tokens:    {info.token_codec}")
     if args.articles:
-        counts: dict[str, int] = {}
-        for c in lib.index.chunks:
-            counts[c.article_id] = counts.get(c.article_id, 0) + 1
+        counts = lib.passage_counts()
         for a in lib.articles():
             print(f"  {a.id}  {a.title[:70]}  ({counts.get(a.id, 0)} passages{', ' + a.date if a.date else ''})")
     return 0

@@ -27,6 +27,10 @@ class IndexCorrupt(ArticleQAError):
     """The index folder is incomplete or unreadable."""
 
 
+class IndexBusy(ArticleQAError):
+    """Another process is writing to the same index and did not finish in time."""
+
+
 class ReadOnlyIndex(ArticleQAError):
     """A change was asked of an index that must not be written (the built-in one)."""
 

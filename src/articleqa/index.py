@@ -1,331 +1,367 @@
-"""The index on disk: vectors + BM25 + chunk table + manifest, saved atomically, checked on load.
+"""The index as one immutable snapshot: the segments a manifest names, minus deleted passages.
 
-A folder of plain files:
-  manifest.json    model, dimension, chunker settings, versions, content hash per article
-  articles.jsonl   one article per line (its cleaned text and metadata)
-  chunks.jsonl     one passage per line: article id, ordinal, character span, heading path
-  vectors.faiss    the vectors, row i = line i of chunks.jsonl
-  sentences.npy    a vector per sentence of every article (float16), for re-ranking and highlights
-  tokens.npy, token_scales.npy, token_offsets.npy
-                   a vector per content word piece of every passage (int8), for late interaction
-  bm25/            the BM25 index over the same rows (bm25s's own plain files)
+Readers hold a snapshot for as long as they like; a write publishes the next one (writer.py), which
+shares every unchanged segment with this one. Passages are addressed by key everywhere: their
+vectors, sentences, token vectors and BM25 postings.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
-import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from .__about__ import __version__
-from .chunking import embed_text, split_article
+from . import engines, legacy, storage
 from .errors import IndexCorrupt, IndexMismatch, IndexMissing
-from .lexical import LexicalIndex
+from .lexical import BM25
 from .schema import Article, Chunk
+from .segment import Segment
 from .settings import INDEX_FORMAT, ChunkerSettings
-from .store import FaissStore, VectorStore
-from .tokens import TokenVectors
+from .tokens import Codec, Int8Codec, PQCodec
 
-MANIFEST = "manifest.json"
-ARTICLES = "articles.jsonl"
-CHUNKS = "chunks.jsonl"
-SENTENCES = "sentences.npy"
+MANIFEST = storage.MANIFEST
 
 
 @dataclass(frozen=True)
-class Sentences:
-    """An article's sentence spans (into its text) and their unit vectors, row for row."""
+class Located:
+    """Where passages live: segment number and row for each key (-1, -1 when not live)."""
 
-    spans: np.ndarray  # (n, 2) int
-    vectors: np.ndarray  # (n, dim) float32
+    segments: np.ndarray
+    rows: np.ndarray
+
+    def groups(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """(segment, positions in the key list, rows) for each segment holding some of the keys."""
+        for s in np.unique(self.segments[self.segments >= 0]):
+            where = np.nonzero(self.segments == s)[0]
+            yield int(s), where, self.rows[where]
 
 
-@dataclass(frozen=True)
-class Change:
-    """What an update did: article ids per outcome and how many passages were embedded."""
+class Index:
+    """A snapshot of an index folder (or an empty index that has no folder yet)."""
 
-    added: tuple[str, ...] = ()
-    replaced: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
-    unchanged: tuple[str, ...] = ()
-    embedded: int = 0  # passages embedded (with their token vectors)
-    sentences: int = 0  # sentences embedded (for the re-rank and the highlight)
+    def __init__(
+        self,
+        model: str,
+        dim: int,
+        chunker: ChunkerSettings,
+        *,
+        folder: Path | None = None,
+        manifest: dict | None = None,
+        segments: Sequence[Segment] = (),
+        deleted: np.ndarray | None = None,
+        codecs: dict[str, Codec] | None = None,
+    ) -> None:
+        self.model = model
+        self.dim = dim
+        self.chunker = chunker
+        self.folder = Path(folder) if folder is not None else None
+        self.manifest = manifest or {}
+        self.generation = int(self.manifest.get("generation", 0))
+        self.removed: dict[str, str] = dict(self.manifest.get("removed", {}))
+        self.segments = list(segments)
+        self.deleted = np.zeros(0, np.int64) if deleted is None else np.asarray(deleted, np.int64)
+        self.codecs = dict(codecs or {})
+        self.live: list[np.ndarray | None] = []
+        self.engines: list[engines.VectorEngine] = []
+        for seg in self.segments:
+            dead = np.isin(seg.keys, self.deleted) if len(self.deleted) else None
+            self.live.append(None if dead is None or not dead.any() else ~dead)
+            engine = seg.engine
+            if self.live[-1] is not None:
+                engine = engine.view()
+                engine.remove(seg.keys[dead])
+            self.engines.append(engine)
+        self.lexical = BM25([(seg.postings, live) for seg, live in zip(self.segments, self.live)])
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def empty(cls, model: str, dim: int, chunker: ChunkerSettings, folder: Path | None = None) -> Index:
+        return cls(model, dim, chunker, folder=folder)
+
+    @classmethod
+    def load(
+        cls,
+        folder: str | Path,
+        *,
+        model: str | None = None,
+        chunker: ChunkerSettings | None = None,
+        previous: Index | None = None,
+        migrate: bool = True,
+    ) -> Index:
+        """Open the published state of an index folder, checking it was built the way the caller
+        expects. A format-3 folder is migrated first (unless `migrate` is false: then opening it
+        fails with the rebuild command). Segments already open in `previous` are reused."""
+        folder = Path(folder)
+        legacy.recover(folder)
+        for _ in range(20):
+            manifest = storage.read_manifest(folder)
+            if manifest is None:
+                if folder.exists() and any(p.name not in (storage.LOCK, storage.WRITER) for p in folder.iterdir()):
+                    raise IndexCorrupt(f"{folder} has no {MANIFEST}: rebuild it with `articleqa build --rebuild`")
+                raise IndexMissing(
+                    f"no index in {folder}: create one with `articleqa build PATHS --index-dir {folder}`"
+                )
+            if manifest.get("format") == legacy.FORMAT and migrate:
+                legacy.migrate(folder)
+                continue
+            check_manifest(manifest, folder, model=model, chunker=chunker)
+            try:
+                return cls._open(folder, manifest, previous)
+            except FileNotFoundError:
+                if storage.read_manifest(folder) != manifest:
+                    continue  # a writer published meanwhile and cleared what we were about to read
+                raise IndexCorrupt(
+                    f"{folder} is missing files its manifest names: rebuild it with `articleqa build --rebuild`"
+                ) from None
+            except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+                raise IndexCorrupt(f"{folder} is damaged ({exc}): rebuild it with `articleqa build --rebuild`") from exc
+        raise IndexCorrupt(f"{folder} kept changing while it was being opened: try again")
+
+    @classmethod
+    def _open(cls, folder: Path, manifest: dict, previous: Index | None) -> Index:
+        dim = int(manifest["model"]["dim"])
+        reuse = {s.name: s for s in previous.segments} if previous is not None and previous.folder == folder else {}
+        codecs = dict(previous.codecs) if previous is not None else {}
+        segments = []
+        for entry in manifest["segments"]:
+            seg = reuse.get(entry["name"])
+            if seg is None:
+                codec = _codec(folder, entry.get("tokens") or {"codec": "int8"}, dim, codecs)
+                seg = Segment(storage.segment_dir(folder, entry["name"]), dim, codec)
+            segments.append(seg)
+        deleted = storage.load_deleted(folder, manifest.get("deleted"))
+        tokens = manifest.get("tokens")
+        if tokens:
+            _codec(folder, tokens, dim, codecs)
+        return cls(
+            manifest["model"]["name"],
+            dim,
+            ChunkerSettings(**manifest["chunker"]),
+            folder=folder,
+            manifest=manifest,
+            segments=segments,
+            deleted=deleted,
+            codecs=codecs,
+        )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """Live passages."""
+        return sum(len(s) if live is None else int(live.sum()) for s, live in zip(self.segments, self.live))
+
+    @cached_property
+    def _article_index(self) -> dict[str, tuple[int, int]]:
+        """Live article id -> (segment, article row)."""
+        out: dict[str, tuple[int, int]] = {}
+        for i, (seg, live) in enumerate(zip(self.segments, self.live)):
+            alive = np.ones(len(seg.article_ids), bool) if live is None else live[seg.table["chunk"]]
+            for row in np.nonzero(alive)[0]:
+                out[seg.article_ids[row]] = (i, int(row))
+        return out
 
     @property
-    def changed(self) -> bool:
-        return bool(self.added or self.replaced or self.removed)
+    def articles(self) -> Mapping[str, Article]:
+        """Live articles by id (read from disk when looked at)."""
+        return ArticleMap(self)
 
+    def article_keys(self) -> dict[str, tuple[str, str, str]]:
+        """id -> (content hash, origin, source) of every live article, without reading any text."""
+        out = {}
+        for article_id, (s, row) in self._article_index.items():
+            seg = self.segments[s]
+            out[article_id] = (seg.content_hashes[row], seg.origins[row], seg.sources[row])
+        return out
 
-@dataclass
-class Index:
-    """An immutable snapshot: updating returns a new Index, so readers never see half a change."""
-
-    model: str
-    dim: int
-    chunker: ChunkerSettings
-    articles: dict[str, Article] = field(default_factory=dict)
-    chunks: list[Chunk] = field(default_factory=list)
-    store: VectorStore | None = None
-    lexical: LexicalIndex | None = None
-    # "path" articles follow the folders they came from; "added" ones stay until removed.
-    origins: dict[str, str] = field(default_factory=dict)
-    # Removed by the user although their file is still there: id -> content hash.
-    removed: dict[str, str] = field(default_factory=dict)
-    sentences: dict[str, Sentences] = field(default_factory=dict)
-    tokens: TokenVectors | None = None
-
-    def __post_init__(self) -> None:
-        if self.store is None:
-            self.store = FaissStore(self.dim)
-        if self.tokens is None:
-            self.tokens = TokenVectors.empty(self.dim, len(self.chunks))
-        if len(self.tokens) != len(self.chunks):
-            raise ValueError(f"token vectors for {len(self.tokens)} passages, {len(self.chunks)} passages given")
-        self._rows = {c.id: i for i, c in enumerate(self.chunks)}
-        if self.lexical is None:
-            self.lexical = LexicalIndex.build([self.embed_text(c) for c in self.chunks])
-
-    def embed_text(self, chunk: Chunk) -> str:
-        return embed_text(self.articles[chunk.article_id], chunk)
-
-    def row_of(self, chunk: Chunk) -> int:
-        return self._rows[chunk.id]
+    def passage_counts(self) -> dict[str, int]:
+        return {
+            article_id: int(self.segments[s].table[row]["chunks"])
+            for article_id, (s, row) in self._article_index.items()
+        }
 
     def chunks_of(self, article_id: str) -> list[Chunk]:
-        return [c for c in self.chunks if c.article_id == article_id]
+        where = self._article_index.get(article_id)
+        if where is None:
+            return []
+        seg = self.segments[where[0]]
+        return [seg.chunk(r) for r in seg.article_rows(where[1])]
+
+    def keys_of(self, article_id: str) -> np.ndarray:
+        where = self._article_index.get(article_id)
+        if where is None:
+            return np.zeros(0, np.int64)
+        seg = self.segments[where[0]]
+        rows = seg.article_rows(where[1])
+        return seg.keys[rows.start : rows.stop]
+
+    def iter_chunks(self) -> Iterator[Chunk]:
+        """Every live passage, segment by segment."""
+        for seg, live in zip(self.segments, self.live):
+            for row in range(len(seg)):
+                if live is None or live[row]:
+                    yield seg.chunk(row)
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        """Every live passage (reads them all: for small libraries and tests)."""
+        return list(self.iter_chunks())
+
+    def locate(self, keys: Sequence[int] | np.ndarray) -> Located:
+        keys = np.asarray(keys, dtype=np.int64).reshape(-1)
+        segs = np.full(len(keys), -1, np.int64)
+        rows = np.full(len(keys), -1, np.int64)
+        for i, (seg, live) in enumerate(zip(self.segments, self.live)):
+            found = seg.rows_of(keys)
+            ok = found >= 0
+            if live is not None:
+                ok &= live[np.maximum(found, 0)]
+            segs[ok], rows[ok] = i, found[ok]
+        return Located(segs, rows)
+
+    def spans(self, keys: Sequence[int]) -> dict[int, tuple[str, int, int]]:
+        """Each passage's (article id, start, end), read from the passage tables alone."""
+        keys = np.asarray(keys, dtype=np.int64)
+        out = {}
+        for s, pos, rows in self.locate(keys).groups():
+            seg = self.segments[s]
+            table = np.asarray(seg.chunks[rows])
+            for key, row in zip(keys[pos], table):
+                out[int(key)] = (seg.article_ids[int(row["article"])], int(row["start"]), int(row["end"]))
+        return out
+
+    def chunk(self, key: int) -> Chunk:
+        where = self.locate([key])
+        if where.segments[0] < 0:
+            raise KeyError(f"no live passage {key}")
+        return self.segments[int(where.segments[0])].chunk(int(where.rows[0]))
+
+    def chunks_for(self, keys: Sequence[int]) -> list[Chunk]:
+        where = self.locate(keys)
+        return [self.segments[int(s)].chunk(int(r)) for s, r in zip(where.segments, where.rows)]
+
+    # -- the signals retrieval fuses -------------------------------------------------------
+
+    def dense_search(self, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, keys) of the n passages closest to the vector, best first."""
+        scores, keys = [], []
+        for engine in self.engines:
+            if engine.count():
+                s, k = engine.search(vector.reshape(1, -1), n)
+                keep = k[0] >= 0
+                scores.append(s[0][keep])
+                keys.append(k[0][keep])
+        if not scores:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        scores, keys = np.concatenate(scores), np.concatenate(keys)
+        order = np.lexsort((keys, -scores))[:n]
+        return scores[order], keys[order]
+
+    def dense_scores(self, vector: np.ndarray, keys: Sequence[int]) -> np.ndarray:
+        """Cosine of the vector with each passage's vector."""
+        out = np.zeros(len(keys), np.float32)
+        where = self.locate(keys)
+        for s, pos, _ in where.groups():
+            out[pos] = self.engines[s].get(np.asarray(keys, np.int64)[pos]) @ vector.reshape(-1)
+        return out
+
+    def lexical_scores(self, query: str) -> LexicalScores:
+        return LexicalScores(self, self.lexical.scores(query))
 
     def sentences_of(self, chunk: Chunk) -> tuple[list[tuple[int, int]], np.ndarray]:
         """The passage's sentences, as spans relative to the passage, and their vectors."""
-        sents = self.sentences.get(chunk.article_id)
-        if sents is None or not len(sents.spans):
-            return [], np.zeros((0, self.dim), dtype=np.float32)
-        inside = (sents.spans[:, 0] >= chunk.start) & (sents.spans[:, 1] <= chunk.end)
-        spans = [(int(a) - chunk.start, int(b) - chunk.start) for a, b in sents.spans[inside]]
-        return spans, sents.vectors[inside]
+        where = self.locate([chunk.key])
+        if where.segments[0] < 0:
+            return [], np.zeros((0, self.dim), np.float32)
+        spans, vectors = self.segments[int(where.segments[0])].sentences(int(where.rows[0]))
+        return [(int(a) - chunk.start, int(b) - chunk.start) for a, b in spans], vectors
 
-    # -- changes ---------------------------------------------------------------------------
+    def best_sentence(self, vector: np.ndarray, keys: Sequence[int]) -> np.ndarray:
+        """Each passage's best single sentence similarity (-1 for a passage without sentences)."""
+        out = np.full(len(keys), -1.0, np.float32)
+        where = self.locate(keys)
+        for s, pos, rows in where.groups():
+            seg = self.segments[s]
+            for p, r in zip(pos, rows):
+                _, vectors = seg.sentences(int(r))
+                if len(vectors):
+                    out[p] = float((vectors @ vector.reshape(-1)).max())
+        return out
 
-    def updated(
-        self,
-        *,
-        upsert: Iterable[Article] = (),
-        delete: Iterable[str] = (),
-        origin: str = "added",
-        embedder,
-        progress: Callable[[float, str], None] | None = None,
-    ) -> tuple[Index, Change]:
-        """A new Index with `upsert` added or replaced and `delete` gone.
+    def maxsim(self, query_tokens: np.ndarray, keys: Sequence[int]) -> np.ndarray:
+        """Late interaction score of each passage (tokens.TokenTable.maxsim)."""
+        out = np.zeros(len(keys), np.float32)
+        for s, pos, rows in self.locate(keys).groups():
+            out[pos] = self.segments[s].tokens.maxsim(query_tokens, rows)
+        return out
 
-        Articles whose content hash is unchanged keep their vectors: nothing is re-embedded.
-        """
-        delete = set(delete)
-        added, replaced, unchanged, fresh = [], [], [], []
-        for article in upsert:
-            old = self.articles.get(article.id)
-            if old is not None and old.content_hash == article.content_hash:
-                unchanged.append(article.id)
-            else:
-                (replaced if old is not None else added).append(article.id)
-                fresh.append(article)
-        removed = sorted(i for i in delete if i in self.articles)
-        drop = set(removed) | {a.id for a in fresh}
-        keep_rows = np.array([i for i, c in enumerate(self.chunks) if c.article_id not in drop], dtype=np.int64)
+    def best_match(self, query_tokens: np.ndarray, keys: Sequence[int]) -> np.ndarray:
+        """For each question token, its best cosine among all tokens of these passages."""
+        parts = [self.segments[s].tokens.best_match(query_tokens, rows) for s, _, rows in self.locate(keys).groups()]
+        return np.max(parts, axis=0) if parts else np.zeros(len(query_tokens), np.float32)
 
-        articles = {k: v for k, v in self.articles.items() if k not in drop}
-        chunks = [self.chunks[i] for i in keep_rows]
-        new_chunks: list[Chunk] = []
-        new_spans: dict[str, list[tuple[int, int]]] = {}
-        for article in fresh:
-            articles[article.id] = article
-            cut, spans = split_article(article, embedder.count_tokens, self.chunker, model_limit=embedder.max_tokens)
-            new_chunks.extend(cut)
-            new_spans[article.id] = spans
-        texts = [embed_text(articles[c.article_id], c) for c in new_chunks]
-        sentence_texts = [articles[i].text[a:b] for i, spans in new_spans.items() for a, b in spans]
-        vectors, token_vectors, sentence_vectors = _encode(embedder, texts, sentence_texts, progress)
-        # Stored in half precision; round now so a fresh index answers exactly as a reloaded one.
-        sentence_vectors = sentence_vectors.astype(np.float16).astype(np.float32)
-        sentences = {k: v for k, v in self.sentences.items() if k not in drop}
-        offset = 0
-        for article_id, spans in new_spans.items():
-            rows = sentence_vectors[offset : offset + len(spans)]
-            sentences[article_id] = Sentences(np.asarray(spans, dtype=np.int64).reshape(-1, 2), rows)
-            offset += len(spans)
-        chunks.extend(new_chunks)
-        origins = {k: v for k, v in self.origins.items() if k not in drop}
-        origins.update({a.id: origin for a in fresh})
-        for article_id in unchanged:
-            origins.setdefault(article_id, origin)
-        removed_ids = dict(self.removed)
-        for article_id in removed:
-            removed_ids[article_id] = self.articles[article_id].content_hash
-        for article in fresh:
-            removed_ids.pop(article.id, None)
-        index = Index(
-            model=self.model,
-            dim=self.dim,
-            chunker=self.chunker,
-            articles=articles,
-            chunks=chunks,
-            store=self.store.with_rows(keep_rows, vectors),
-            lexical=None,  # rebuilt: BM25 statistics depend on every document
-            origins=origins,
-            removed=removed_ids,
-            sentences=sentences,
-            tokens=self.tokens.with_rows(keep_rows, token_vectors),
-        )
-        change = Change(
-            tuple(added), tuple(replaced), tuple(removed), tuple(unchanged), len(new_chunks), len(sentence_texts)
-        )
-        return index, change
+    # -- what it is made of ----------------------------------------------------------------
 
-    # -- disk ------------------------------------------------------------------------------
+    @property
+    def codec(self) -> Codec | None:
+        """The token codec new passages are stored with (None until the library has one)."""
+        entry = self.manifest.get("tokens")
+        if not entry:
+            return None
+        return self.codecs.get(entry.get("codebook") or "int8") or _codec(self.folder, entry, self.dim, self.codecs)
 
-    def manifest(self) -> dict:
-        per_article: dict[str, dict] = {}
-        for chunk in self.chunks:
-            per_article.setdefault(chunk.article_id, {"chunks": 0})["chunks"] += 1
+    def describe(self) -> dict:
+        """Segments, engines and sizes, for `articleqa info`."""
+        engines_used: dict[str, dict[str, int]] = {}
+        for seg, live in zip(self.segments, self.live):
+            name = seg.meta["dense"]["engine"]
+            entry = engines_used.setdefault(name, {"segments": 0, "passages": 0})
+            entry["segments"] += 1
+            entry["passages"] += len(seg) if live is None else int(live.sum())
+        tokens = self.manifest.get("tokens") or {}
         return {
             "format": INDEX_FORMAT,
-            "articleqa_version": __version__,
-            "model": {"name": self.model, "dim": self.dim},
-            "chunker": self.chunker.as_dict(),
-            "vector_store": self.store.name,
-            "lexical": self.lexical.name,
-            "counts": {"articles": len(self.articles), "chunks": len(self.chunks)},
-            "articles": {
-                a.id: {
-                    "content_hash": a.content_hash,
-                    "chunks": per_article.get(a.id, {}).get("chunks", 0),
-                    "origin": self.origins.get(a.id, "added"),
-                }
-                for a in self.articles.values()
-            },
-            "removed": dict(sorted(self.removed.items())),
+            "generation": self.generation,
+            "segments": len(self.segments),
+            "dense": engines_used,
+            "token_codec": tokens.get("codec", "none"),
+            "deleted_passages": int(len(self.deleted)),
         }
 
-    def save(self, folder: str | Path) -> Path:
-        """Write to a temporary sibling folder, then rename it into place."""
-        folder = Path(folder).resolve()
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-        try:
-            with open(tmp / ARTICLES, "w", encoding="utf-8") as fh:
-                for a in self.articles.values():
-                    row = {
-                        "id": a.id,
-                        "title": a.title,
-                        "source": a.source,
-                        "url": a.url,
-                        "date": a.date,
-                        "description": a.description,
-                        "text": a.text,
-                        "sentences": self.sentences[a.id].spans.tolist() if a.id in self.sentences else [],
-                    }
-                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-            stacked = [self.sentences[a.id].vectors for a in self.articles.values() if a.id in self.sentences]
-            matrix = np.vstack(stacked) if stacked else np.zeros((0, self.dim), dtype=np.float32)
-            # Half precision: sentence vectors only re-rank and highlight, and it halves the file.
-            np.save(tmp / SENTENCES, matrix.astype(np.float16), allow_pickle=False)
-            with open(tmp / CHUNKS, "w", encoding="utf-8") as fh:
-                for c in self.chunks:
-                    row = {"article": c.article_id, "ordinal": c.ordinal, "start": c.start, "end": c.end}
-                    fh.write(json.dumps({**row, "headings": list(c.headings)}, ensure_ascii=False) + "\n")
-            self.store.save(tmp)
-            self.lexical.save(tmp)
-            self.tokens.save(tmp)
-            # The manifest goes last: a folder without one is never mistaken for an index.
-            (tmp / MANIFEST).write_text(json.dumps(self.manifest(), indent=2, ensure_ascii=False) + "\n")
-            _fsync_tree(tmp)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
-        if folder.exists():
-            os.rename(folder, old)
-        os.rename(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
-        return folder
 
-    @classmethod
-    def load(cls, folder: str | Path, *, model: str | None = None, chunker: ChunkerSettings | None = None) -> Index:
-        """Open an index folder, checking it was built the way the caller expects."""
-        folder = Path(folder)
-        _recover(folder)
-        manifest_path = folder / MANIFEST
-        if not manifest_path.exists():
-            if folder.exists() and any(folder.iterdir()):
-                raise IndexCorrupt(f"{folder} has no {MANIFEST}: rebuild it with `articleqa build --rebuild`")
-            raise IndexMissing(f"no index in {folder}: create one with `articleqa build PATHS --index-dir {folder}`")
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise IndexCorrupt(
-                f"{manifest_path} is unreadable ({exc}): rebuild with `articleqa build --rebuild`"
-            ) from exc
-        check_manifest(manifest, folder, model=model, chunker=chunker)
-        try:
-            articles = {}
-            spans: dict[str, list] = {}
-            for line in _lines(folder / ARTICLES):
-                row = json.loads(line)
-                spans[row["id"]] = row.get("sentences", [])
-                articles[row["id"]] = Article(
-                    id=row["id"],
-                    title=row["title"],
-                    text=row["text"],
-                    source=row["source"],
-                    date=row.get("date"),
-                    url=row.get("url"),
-                    description=row.get("description"),
-                )
-            chunks = []
-            for line in _lines(folder / CHUNKS):
-                row = json.loads(line)
-                text = articles[row["article"]].text[row["start"] : row["end"]]
-                chunks.append(
-                    Chunk(row["article"], row["ordinal"], row["start"], row["end"], text, tuple(row["headings"]))
-                )
-            store = FaissStore.load(folder)
-            lexical = LexicalIndex.load(folder, len(chunks))
-            matrix = np.load(folder / SENTENCES, allow_pickle=False).astype(np.float32)
-            sentences, offset = {}, 0
-            for article_id, article_spans in spans.items():
-                n = len(article_spans)
-                sentences[article_id] = Sentences(
-                    np.asarray(article_spans, dtype=np.int64).reshape(-1, 2), matrix[offset : offset + n]
-                )
-                offset += n
-            if offset != len(matrix):
-                raise ValueError(f"{len(matrix)} sentence vectors for {offset} sentences")
-            tokens = TokenVectors.load(folder, len(chunks), manifest["model"]["dim"])
-        except Exception as exc:
-            raise IndexCorrupt(f"{folder} is damaged ({exc}): rebuild it with `articleqa build --rebuild`") from exc
-        if len(store) != len(chunks) or store.dim != manifest["model"]["dim"]:
-            raise IndexCorrupt(
-                f"{folder}: {len(store)} vectors for {len(chunks)} passages; rebuild with `articleqa build --rebuild`"
-            )
-        entries = manifest["articles"]
-        return cls(
-            model=manifest["model"]["name"],
-            dim=manifest["model"]["dim"],
-            chunker=ChunkerSettings(**manifest["chunker"]),
-            articles=articles,
-            chunks=chunks,
-            store=store,
-            lexical=lexical,
-            origins={k: v.get("origin", "added") for k, v in entries.items()},
-            removed=manifest.get("removed", {}),
-            sentences=sentences,
-            tokens=tokens,
-        )
+def _codec(folder: Path | None, entry: dict, dim: int, cache: dict[str, Codec]) -> Codec:
+    if entry.get("codec") == "int8":
+        return cache.setdefault("int8", Int8Codec(dim))
+    if entry.get("codec") == "pq":
+        name = entry["codebook"]
+        if name not in cache:
+            cache[name] = PQCodec.load(Path(folder) / name)
+        return cache[name]
+    raise ValueError(f"unknown token codec {entry.get('codec')!r}")
+
+
+class ArticleMap(Mapping):
+    """Live articles by id; each is read from its segment when looked up."""
+
+    def __init__(self, index: Index) -> None:
+        self._index = index
+        self._where = index._article_index
+
+    def __getitem__(self, article_id: str) -> Article:
+        s, row = self._where[article_id]
+        return self._index.segments[s].article(row)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __contains__(self, article_id: object) -> bool:
+        return article_id in self._where
 
 
 def check_manifest(manifest: dict, folder: Path, *, model: str | None, chunker: ChunkerSettings | None) -> None:
@@ -345,47 +381,32 @@ def check_manifest(manifest: dict, folder: Path, *, model: str | None, chunker: 
         )
 
 
-def _encode(embedder, texts: list[str], sentences: list[str], progress) -> tuple[np.ndarray, TokenVectors, np.ndarray]:
-    """Vectors and token vectors for the passages, then vectors for the sentences, in batches
-    that report progress. Token vectors are quantized batch by batch: in float32, a large
-    library's would not fit in memory."""
-    total = len(texts) + len(sentences)
-    vectors, tokens, sentence_vectors = [np.zeros((0, embedder.dim), dtype=np.float32)], [], []
-    step, done = 256, 0
-    quiet = None if progress is None else False
-    for what, items in (("passages", texts), ("sentences", sentences)):
-        for i in range(0, len(items), step):
-            batch = items[i : i + step]
-            if progress is not None:
-                progress(done / total, f"embedding {what}: {done + len(batch)} of {total} texts")
-            if what == "passages":
-                v, t = embedder.encode_tokens(batch, progress=quiet)
-                vectors.append(v)
-                tokens.append(TokenVectors.from_passages(t, embedder.dim))
-            else:
-                sentence_vectors.append(embedder.encode(batch, progress=quiet))
-            done += len(batch)
-    if progress is not None and total:
-        progress(1.0, f"embedded {len(texts)} passages and {len(sentences)} sentences")
-    sentence_matrix = np.vstack(sentence_vectors) if sentence_vectors else np.zeros((0, embedder.dim), np.float32)
-    return np.vstack(vectors), TokenVectors.concat(tokens, embedder.dim), sentence_matrix
+class LexicalScores:
+    """BM25 scores of one question over a snapshot: the best passages, or any passage's score."""
 
+    def __init__(self, index: Index, per_segment: list[np.ndarray | None]) -> None:
+        self._index = index
+        self._scores = per_segment
 
-def _lines(path: Path) -> list[str]:
-    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    def top(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, keys) of the n best passages with a positive score, best first."""
+        from .lexical import top
 
+        scores, keys = [], []
+        for seg, s in zip(self._index.segments, self._scores):
+            if s is not None:
+                sc, rows = top(s, n)
+                scores.append(sc)
+                keys.append(seg.keys[rows])
+        if not scores:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        scores, keys = np.concatenate(scores), np.concatenate(keys)
+        order = np.lexsort((keys, -scores))[:n]
+        return scores[order], keys[order]
 
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as fh:
-                os.fsync(fh.fileno())
-
-
-def _recover(folder: Path) -> None:
-    """A crash between the two renames of save() leaves only the old copy: put it back."""
-    if folder.exists() or not folder.parent.exists():
-        return
-    olds = sorted(folder.parent.glob(f".{folder.name}.old-*"), key=lambda p: p.stat().st_mtime)
-    if olds and (olds[-1] / MANIFEST).exists():
-        os.rename(olds[-1], folder)
+    def of(self, keys: Sequence[int]) -> np.ndarray:
+        out = np.zeros(len(keys), np.float32)
+        for s, pos, rows in self._index.locate(keys).groups():
+            if self._scores[s] is not None:
+                out[pos] = self._scores[s][rows]
+        return out

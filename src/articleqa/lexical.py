@@ -1,14 +1,30 @@
-"""The BM25 side of hybrid search (bm25s, English stop words, Snowball stemming)."""
+"""The BM25 side of hybrid search: per-segment postings, scored with statistics of the whole library.
+
+Each segment keeps an inverted index of its own passages (term -> rows and term frequencies, and
+each row's length), written once with the segment: adding an article tokenizes that article
+only. A question is scored as bm25s's Lucene variant would score it over a fresh index of every
+live passage (same tokenizer: English stop words, Snowball stemming; k1 1.5, b 0.75), with the
+document frequencies, passage count and mean length taken over all segments, deletions excluded.
+"""
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-FOLDER = "bm25"
+TERMS = "terms.json"
+INDPTR = "postings_indptr.npy"
+ROWS = "postings_rows.npy"
+FREQS = "postings_tf.npy"
+LENGTHS = "lengths.npy"
+K1 = 1.5
+B = 0.75
 
 
 @lru_cache(maxsize=1)
@@ -33,62 +49,152 @@ def content_terms(text: str) -> set[str]:
     return set(terms[0])
 
 
-class LexicalIndex:
-    """BM25 over the embedded text of each chunk; row i is chunk i of the index."""
+@dataclass(frozen=True)
+class Postings:
+    """One segment's inverted index: for term t, rows[indptr[t]:indptr[t+1]] hold it tf times."""
 
-    name = "bm25s"
-
-    def __init__(self, retriever, size: int) -> None:
-        self._retriever = retriever
-        self._size = size
-        self._vocab = retriever.vocab_dict if retriever is not None else {}
-
-    @classmethod
-    def build(cls, texts: Sequence[str]) -> LexicalIndex:
-        import logging
-
-        import bm25s
-
-        logging.getLogger("bm25s").setLevel(logging.WARNING)
-
-        if not texts:
-            return cls(None, 0)
-        retriever = bm25s.BM25()
-        retriever.index(tokenize(texts), show_progress=False)
-        return cls(retriever, len(texts))
+    terms: dict[str, int]
+    indptr: np.ndarray  # (terms + 1,) int64
+    rows: np.ndarray  # (postings,) int32, ascending within a term
+    tfs: np.ndarray  # (postings,) uint16
+    lengths: np.ndarray  # (passages,) int32: terms per passage
 
     @classmethod
-    def load(cls, folder: Path, size: int) -> LexicalIndex:
-        import bm25s
+    def from_terms(cls, per_row: Sequence[Sequence[str]]) -> Postings:
+        """Postings of passages given as their term lists (from `tokenize`)."""
+        vocab: dict[str, int] = {}
+        term_ids, row_ids, freqs = [], [], []
+        for row, terms in enumerate(per_row):
+            for term, tf in Counter(terms).items():
+                term_ids.append(vocab.setdefault(term, len(vocab)))
+                row_ids.append(row)
+                freqs.append(tf)
+        lengths = np.array([len(t) for t in per_row], dtype=np.int32)
+        return cls._from_triplets(
+            vocab, np.array(term_ids, np.int64), np.array(row_ids, np.int64), np.array(freqs, np.int64), lengths
+        )
 
-        path = Path(folder) / FOLDER
-        if size == 0 or not path.exists():
-            return cls(None, 0)
-        return cls(bm25s.BM25.load(str(path), show_progress=False, verbosity=0), size)
+    @classmethod
+    def _from_triplets(cls, vocab, term_ids, row_ids, freqs, lengths) -> Postings:
+        order = np.lexsort((row_ids, term_ids))
+        counts = np.bincount(term_ids, minlength=len(vocab)) if len(term_ids) else np.zeros(len(vocab), np.int64)
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return cls(
+            vocab,
+            indptr,
+            row_ids[order].astype(np.int32),
+            np.minimum(freqs[order], np.iinfo(np.uint16).max).astype(np.uint16),
+            np.asarray(lengths, dtype=np.int32),
+        )
+
+    @classmethod
+    def merge(cls, parts: Sequence[tuple[Postings, np.ndarray, np.ndarray]], size: int) -> Postings:
+        """One index of `size` rows from existing ones, without re-tokenizing: from each part,
+        row keep[i] becomes row new_rows[i]."""
+        vocab: dict[str, int] = {}
+        term_ids, row_ids, freqs = [], [], []
+        lengths = np.zeros(size, np.int32)
+        for postings, keep, new_rows in parts:
+            keep = np.asarray(keep, dtype=np.int64)
+            mapping = np.full(len(postings.lengths), -1, np.int64)
+            mapping[keep] = new_rows
+            lengths[new_rows] = postings.lengths[keep]
+            local = np.array([vocab.setdefault(t, len(vocab)) for t in postings.terms], dtype=np.int64)
+            per_term = np.repeat(np.arange(len(postings.terms)), np.diff(postings.indptr))
+            rows = mapping[np.asarray(postings.rows)]
+            kept = rows >= 0
+            term_ids.append(local[per_term[kept]] if len(local) else np.zeros(0, np.int64))
+            row_ids.append(rows[kept])
+            freqs.append(np.asarray(postings.tfs)[kept].astype(np.int64))
+        cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.int64)  # noqa: E731
+        return cls._from_triplets(vocab, cat(term_ids), cat(row_ids), cat(freqs), lengths)
 
     def __len__(self) -> int:
-        return self._size
+        return len(self.lengths)
+
+    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        t = self.terms.get(term)
+        if t is None:
+            return None
+        a, b = self.indptr[t], self.indptr[t + 1]
+        return np.asarray(self.rows[a:b]), np.asarray(self.tfs[a:b])
+
+    def save(self, folder: Path) -> None:
+        folder = Path(folder)
+        ordered = sorted(self.terms, key=self.terms.__getitem__)
+        (folder / TERMS).write_text(json.dumps(ordered, ensure_ascii=False), encoding="utf-8")
+        np.save(folder / INDPTR, self.indptr, allow_pickle=False)
+        np.save(folder / ROWS, self.rows, allow_pickle=False)
+        np.save(folder / FREQS, self.tfs, allow_pickle=False)
+        np.save(folder / LENGTHS, self.lengths, allow_pickle=False)
+
+    @classmethod
+    def load(cls, folder: Path, passages: int) -> Postings:
+        folder = Path(folder)
+        terms = json.loads((folder / TERMS).read_text(encoding="utf-8"))
+        indptr = np.load(folder / INDPTR, allow_pickle=False)
+        rows = np.load(folder / ROWS, mmap_mode="r", allow_pickle=False)
+        tfs = np.load(folder / FREQS, mmap_mode="r", allow_pickle=False)
+        lengths = np.load(folder / LENGTHS, allow_pickle=False)
+        if len(indptr) != len(terms) + 1 or indptr[-1] != len(rows) or len(tfs) != len(rows):
+            raise ValueError(f"postings of {len(terms)} terms do not add up")
+        if len(lengths) != passages:
+            raise ValueError(f"postings for {len(lengths)} passages, the segment has {passages}")
+        return cls({t: i for i, t in enumerate(terms)}, indptr, rows, tfs, lengths)
+
+
+class BM25:
+    """BM25 over the live rows of several segments' postings, as one collection."""
+
+    def __init__(self, parts: Sequence[tuple[Postings, np.ndarray | None]]) -> None:
+        """`parts`: each segment's postings and its live-row mask (None: every row is live)."""
+        self._parts = list(parts)
+        self.size = sum(len(p) if live is None else int(live.sum()) for p, live in self._parts)
+        total = sum(int(p.lengths.sum() if live is None else p.lengths[live].sum()) for p, live in self._parts)
+        self.mean_length = total / self.size if self.size else 0.0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def _live_postings(self, term: str) -> list[tuple[np.ndarray, np.ndarray] | None]:
+        out = []
+        for postings, live in self._parts:
+            found = postings.postings(term)
+            if found is not None and live is not None:
+                keep = live[found[0]]
+                found = (found[0][keep], found[1][keep]) if not keep.all() else found
+            out.append(found if found is not None and len(found[0]) else None)
+        return out
 
     def known(self, terms: set[str]) -> set[str]:
-        """The terms that occur somewhere in the indexed text."""
-        return {t for t in terms if t in self._vocab}
+        """The terms that occur in some live passage."""
+        return {t for t in terms if any(self._live_postings(t))}
 
-    def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every row for the query (zeros when no query term is indexed)."""
-        terms = [t for t in tokenize([query])[0] if t in self._vocab]
-        if not terms:
-            return np.zeros(self._size, dtype=np.float32)
-        return np.asarray(self._retriever.get_scores(terms), dtype=np.float32)
-
-    def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, rows) of the best k rows with a positive score, best first."""
-        return top(self.scores(query), k)
-
-    def save(self, folder: Path) -> list[str]:
-        if self._retriever is None:
-            return []
-        self._retriever.save(str(Path(folder) / FOLDER))
-        return [FOLDER]
+    def scores(self, query: str) -> list[np.ndarray | None]:
+        """Each segment's BM25 scores for the query, one per row (None: no row matches)."""
+        if not self.size:
+            return [None] * len(self._parts)
+        counts = Counter(tokenize([query])[0])  # a repeated query term counts each time, as in bm25s
+        out: list[np.ndarray | None] = [None] * len(self._parts)
+        for term, times in counts.items():
+            found = self._live_postings(term)
+            df = sum(len(f[0]) for f in found if f is not None)
+            if not df:
+                continue
+            idf = np.log(1 + (self.size - df + 0.5) / (df + 0.5))
+            for i, f in enumerate(found):
+                if f is None:
+                    continue
+                rows, tfs = f
+                tf = tfs.astype(np.float32)
+                lengths = self._parts[i][0].lengths[rows]
+                norm = K1 * ((1 - B) + B * lengths / self.mean_length)
+                contrib = (times * idf * tf / (norm + tf)).astype(np.float32)
+                if out[i] is None:
+                    out[i] = np.zeros(len(self._parts[i][0]), np.float32)
+                # Rows are unique within one term's postings, so fancy-index addition is exact.
+                out[i][rows] += contrib
+        return out
 
 
 def top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

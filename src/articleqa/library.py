@@ -5,15 +5,17 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from . import answer as _answer
+from . import build, storage
+from .build import Change
 from .embedding import Embedder, canonical_name
 from .errors import BadQuestion, IndexMismatch, IndexMissing, ReadOnlyIndex, UnknownArticle
-from .index import MANIFEST, Change, Index
+from .index import MANIFEST, Index
 from .ingest import Ingested, Skipped, parse, read_paths, require_articles
 from .retrieve import check_mode, search_index
 from .schema import Answer, Article, Hit
@@ -37,6 +39,11 @@ class Info:
     dim: int
     size_bytes: int
     read_only: bool
+    segments: int = 0
+    # Dense search per engine: {"flat": {"segments": 2, "passages": 120}, "hnsw": {...}}
+    dense: dict = field(default_factory=dict)
+    token_codec: str = ""
+    deleted_passages: int = 0
 
 
 def builtin_index_dir() -> Path:
@@ -65,6 +72,7 @@ def open(  # noqa: A001 - the public name the brief asks for
     model: str | None = None,
     settings: Settings | None = None,
     rebuild: bool = False,
+    prune: bool = False,
     embedder: Embedder | None = None,
     progress: Progress | None = None,
 ) -> Library:
@@ -72,13 +80,15 @@ def open(  # noqa: A001 - the public name the brief asks for
 
     With no paths: the built-in corpus, read-only, from its committed index (nothing is embedded).
     With paths: their articles, indexed in `index_dir` (default: the user index), built or
-    brought up to date as needed: new and changed files are embedded, missing ones leave.
+    brought up to date as needed: new and changed files are embedded, and articles whose files
+    under these paths are gone leave. Articles from elsewhere (uploads, other folders, the
+    built-in corpus) stay unless `prune` is given; `Library.last_change.kept` lists them.
     """
     settings = settings or Settings()
     if model is not None:
         settings = replace(settings, model=model)
     if paths is None and index_dir is None:
-        lib = Library(Index.load(builtin_index_dir()), settings, read_only=True, embedder=embedder)
+        lib = Library(Index.load(builtin_index_dir(), migrate=False), settings, read_only=True, embedder=embedder)
         lib._check_builtin_fresh()
         return lib
     index_dir = Path(index_dir) if index_dir is not None else user_index_dir()
@@ -91,7 +101,7 @@ def open(  # noqa: A001 - the public name the brief asks for
     lib = Library.at(index_dir, settings, rebuild=rebuild, embedder=embedder)
     if ingested is not None:
         lib.skipped = ingested.skipped
-        lib.sync_articles(ingested.articles, progress=progress)
+        lib.sync_articles(ingested.articles, progress=progress, scope=build.in_paths(paths), prune=prune)
     return lib
 
 
@@ -107,7 +117,7 @@ class Library:
         read_only: bool = False,
         embedder: Embedder | None = None,
     ) -> None:
-        if embedder is not None and index.chunks and embedder.name != index.model:
+        if embedder is not None and len(index) and embedder.name != index.model:
             raise IndexMismatch(
                 f"the index was built with model {index.model!r}, the embedder given is {embedder.name!r}: "
                 "open it with the same model, or rebuild with `articleqa build --rebuild`"
@@ -119,6 +129,9 @@ class Library:
         self._embedder = embedder
         self._embedder_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._stamp = storage.stamp(index_dir) if index_dir is not None and not read_only else None
+        self._replace = False
         self.skipped: list[Skipped] = []
         self.last_change = Change()
         self.abstention = _answer.Abstention()
@@ -135,8 +148,11 @@ class Library:
                 index = None
         if index is None:
             embedder = embedder or Embedder(model)
-            index = Index(model, embedder.dim, settings.chunker)
-        return cls(index, settings, index_dir=index_dir, embedder=embedder)
+            index = Index.empty(model, embedder.dim, settings.chunker, folder=Path(index_dir))
+        lib = cls(index, settings, index_dir=Path(index_dir), embedder=embedder)
+        # The old index stays readable until the first write of the new one replaces it.
+        lib._replace = rebuild
+        return lib
 
     @classmethod
     def load(cls, index_dir: str | Path, *, embedder: Embedder | None = None) -> Library:
@@ -149,7 +165,20 @@ class Library:
 
     @property
     def index(self) -> Index:
+        """The latest published snapshot (a change made by another process is picked up here)."""
+        self._refresh()
         return self._index
+
+    def _refresh(self) -> None:
+        if self.read_only or self.index_dir is None or self._replace:
+            return
+        stamp = storage.stamp(self.index_dir)
+        if stamp == self._stamp or stamp is None:
+            return
+        with self._refresh_lock:
+            if stamp != self._stamp:
+                self._index = Index.load(self.index_dir, previous=self._index)
+                self._stamp = stamp
 
     @property
     def embedder(self) -> Embedder:
@@ -160,25 +189,34 @@ class Library:
             return self._embedder
 
     def articles(self) -> list[Article]:
-        return sorted(self._index.articles.values(), key=lambda a: (a.title.lower(), a.id))
+        return sorted(self.index.articles.values(), key=lambda a: (a.title.lower(), a.id))
+
+    def passage_counts(self) -> dict[str, int]:
+        """Passages per article id."""
+        return self.index.passage_counts()
 
     def article(self, article_id: str) -> Article:
         try:
-            return self._index.articles[article_id]
+            return self.index.articles[article_id]
         except KeyError:
             raise UnknownArticle(f"no article {article_id!r} in this library; `articleqa info` lists them") from None
 
     def info(self) -> Info:
-        index = self._index
+        index = self.index
         folder = Path(self.index_dir) if self.index_dir is not None else builtin_index_dir()
+        described = index.describe()
         return Info(
             index_dir=str(folder),
             articles=len(index.articles),
-            chunks=len(index.chunks),
+            chunks=len(index),
             model=index.model,
             dim=index.dim,
             size_bytes=_folder_size(folder),
             read_only=self.read_only,
+            segments=described["segments"],
+            dense=described["dense"],
+            token_codec=described["token_codec"],
+            deleted_passages=described["deleted_passages"],
         )
 
     def search(
@@ -191,8 +229,8 @@ class Library:
         query = self._check_question(question)
         k = self._check_k(k)
         mode = check_mode(mode or self.settings.mode)
-        index = self._index
-        if not index.chunks:
+        index = self.index
+        if not len(index):
             return []
         vector, tokens = self._encode_query(query) if mode != "lexical" else (None, None)
         return search_index(
@@ -223,8 +261,8 @@ class Library:
         k = self._check_k(k)
         mode = check_mode(mode or self.settings.mode)
         query = _answer.resolve(question, history)
-        index = self._index
-        if not index.chunks:
+        index = self.index
+        if not len(index):
             empty = _answer.Evidence(0.0, 0.0, 0.0)
             return _answer.compose(question, query, [], evidence=empty, rule=self.abstention, history=history)
         vector, tokens = self._encode_query(query)
@@ -233,28 +271,41 @@ class Library:
             # From the same snapshot as the hits: an upload may swap in a new index meanwhile.
             sentences = [index.sentences_of(h.chunk) for h in hits]
             hits = _answer.highlight(hits, query, vector, sentences, question=question)
-            matches = index.tokens.best_match(tokens, [index.row_of(h.chunk) for h in hits])
+            matches = index.best_match(tokens, [h.chunk.key for h in hits])
             evidence = _answer.evidence(query, vector, hits, sentences, index.lexical, word_matches=matches)
         return _answer.compose(question, query, hits, evidence=evidence, rule=self.abstention, history=history)
 
     # -- changing --------------------------------------------------------------------------
 
-    def sync(self, paths: Sequence[str | Path], *, progress: Progress | None = None) -> Change:
-        """Make the index mirror `paths` (plus articles added directly); saves if anything changed."""
+    def sync(self, paths: Sequence[str | Path], *, prune: bool = False, progress: Progress | None = None) -> Change:
+        """Make the index mirror the files under `paths`; saves if anything changed. Articles from
+        elsewhere (uploads, other folders) stay unless `prune` is given."""
         ingested = read_paths(list(paths))
         self.skipped = ingested.skipped
-        return self.sync_articles(require_articles(ingested, paths), progress=progress)
+        articles = require_articles(ingested, paths)
+        return self.sync_articles(articles, scope=build.in_paths(paths), prune=prune, progress=progress)
 
-    def sync_builtin(self, *, progress: Progress | None = None) -> Change:
-        return self.sync_articles(builtin_articles(), progress=progress)
+    def sync_builtin(self, *, prune: bool = False, progress: Progress | None = None) -> Change:
+        return self.sync_articles(
+            builtin_articles(), scope=build.with_prefix(f"{BUILTIN_SOURCE}:"), prune=prune, progress=progress
+        )
 
-    def sync_articles(self, articles: Sequence[Article], *, progress: Progress | None = None) -> Change:
-        """Make the index mirror these articles (plus articles added directly); saves if anything changed."""
-        index = self._index
-        upsert = [a for a in articles if index.removed.get(a.id) != a.content_hash]
-        wanted = {a.id for a in articles}
-        gone = [i for i, origin in index.origins.items() if origin == "path" and i not in wanted]
-        return self._apply(upsert=upsert, delete=gone, origin="path", progress=progress)
+    def sync_articles(
+        self,
+        articles: Sequence[Article],
+        *,
+        scope: build.Scope | None = None,
+        prune: bool = False,
+        progress: Progress | None = None,
+    ) -> Change:
+        """Make the index hold these articles; saves if anything changed. Synced (`path`) articles
+        that are not among them leave when `scope` holds their source (all of them without a
+        scope); with `prune`, every article not among them leaves."""
+        articles = list(articles)
+        return self._apply(
+            lambda index: build.plan(index, upsert=articles, origin="path", mirror=True, scope=scope, prune=prune),
+            progress,
+        )
 
     def add(self, *sources: str | Path | Article, progress: Progress | None = None) -> Change:
         """Add articles (files, folders or Article objects) and save; they stay until removed."""
@@ -267,7 +318,7 @@ class Library:
         articles.extend(s for s in sources if isinstance(s, Article))
         if not articles:
             require_articles(Ingested(skipped=self.skipped), paths)
-        return self._apply(upsert=articles, delete=[], origin="added", progress=progress)
+        return self._apply(lambda index: build.plan(index, upsert=articles, origin="added"), progress)
 
     def add_bytes(self, data: bytes, *, filename: str, progress: Progress | None = None) -> Article:
         """Add an uploaded file's content. The name only tells the format and the id; it is
@@ -275,31 +326,39 @@ class Library:
         stem = Path(filename.replace("\\", "/")).name
         base = _safe_id(Path(stem).stem)
         article_id, n = base, 2
-        while article_id in self._index.articles and self._index.origins.get(article_id) == "path":
+        known = self.index.article_keys()
+        while article_id in known and known[article_id][1] == "path":
             article_id, n = f"{base}-{n}", n + 1
         article = parse(data, name=stem, article_id=article_id, source=f"upload:{stem}")
         self.add(article, progress=progress)
-        return self._index.articles[article.id]
+        return self.article(article.id)
 
     def remove(self, *article_ids: str) -> Change:
         """Remove articles by id and save. A removed file stays out until its content changes."""
         for article_id in article_ids:
             self.article(article_id)
-        return self._apply(upsert=[], delete=list(article_ids), origin="added", progress=None)
+        ids = list(article_ids)
+        return self._apply(lambda index: build.plan(index, delete=ids, forget=True), None)
 
-    def _apply(self, *, upsert, delete, origin, progress) -> Change:
+    def _apply(self, plan_change, progress) -> Change:
         if self.read_only:
             raise ReadOnlyIndex(
                 "the built-in library is read-only: open your own with "
                 "articleqa.open(paths, index_dir=...) or `articleqa build PATHS`"
             )
         with self._write_lock:
-            index, change = self._index.updated(
-                upsert=upsert, delete=delete, origin=origin, embedder=self.embedder, progress=progress
+            index, change = build.apply(
+                self._index,
+                plan_change,
+                embedder=lambda: self.embedder,
+                storage_settings=self.settings.storage,
+                progress=progress,
+                replace=self._replace,
             )
-            if change.changed or self.index_dir is None or not (Path(self.index_dir) / MANIFEST).exists():
-                index.save(self.index_dir)
-            self._index = index
+            self._replace = False
+            with self._refresh_lock:
+                self._index = index
+                self._stamp = storage.stamp(self.index_dir)
             self.last_change = change
             return change
 
@@ -332,7 +391,7 @@ class Library:
 
     def _check_builtin_fresh(self) -> None:
         shipped = {a.id: a.content_hash for a in builtin_articles()}
-        indexed = {a.id: a.content_hash for a in self._index.articles.values()}
+        indexed = {i: keys[0] for i, keys in self._index.article_keys().items()}
         if shipped != indexed:
             raise IndexMismatch(
                 "the built-in index does not match the shipped articles: rebuild it with `make embeddings`"
@@ -346,7 +405,7 @@ def seed_user_index(index_dir: Path) -> None:
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = index_dir.parent / f".{index_dir.name}.seed"
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(builtin_index_dir(), tmp)
+    shutil.copytree(builtin_index_dir(), tmp, ignore=shutil.ignore_patterns(storage.LOCK, storage.WRITER))
     tmp.rename(index_dir)
 
 

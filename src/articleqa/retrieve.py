@@ -3,19 +3,19 @@ fused, then duplicate suppression and a per-article cap."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import ArticleQAError
 from .index import Index
-from .lexical import top
 from .schema import Hit
 from .settings import MODES, Settings
 from .timing import stage
 
 RRF_K = 60
+Span = tuple[str, int, int]  # a passage's article id, start and end
 
 
 def weights_for(settings: Settings) -> dict[str, float]:
@@ -30,9 +30,9 @@ def weights_for(settings: Settings) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One passage row with the evidence from each signal."""
+    """One passage (by key) with the evidence from each signal."""
 
-    row: int
+    key: int
     score: float
     dense_rank: int | None = None
     dense_score: float | None = None
@@ -54,7 +54,7 @@ def fuse(
     *,
     method: str = "zscore",
 ) -> list[Candidate]:
-    """Merge the scores several signals give the same candidate rows into one ranking, best first.
+    """Merge the scores several signals give the same candidate passages into one ranking, best first.
 
     Signals: "dense" and "lexical" (the two retrievers: their rows are the candidates),
     "sentence" (best sentence's similarity) and "token" (late-interaction MaxSim).
@@ -99,7 +99,7 @@ def fuse(
         )
         for r, f in zip(rows, fused)
     ]
-    out.sort(key=lambda c: (-c.score, c.row))
+    out.sort(key=lambda c: (-c.score, c.key))
     return out
 
 
@@ -122,16 +122,6 @@ def _minmax(x: np.ndarray) -> np.ndarray:
     return (x - x.min()) / span if span > 1e-9 else np.ones_like(x)
 
 
-def best_sentence(index: Index, rows: Sequence[int], query_vector: np.ndarray) -> dict[int, float]:
-    """Each row's best single sentence similarity: a passage vector blurs several sentences
-    together, while the question is usually answered by one of them."""
-    out = {}
-    for r in rows:
-        _, vectors = index.sentences_of(index.chunks[r])
-        out[r] = float((vectors @ query_vector).max()) if len(vectors) else -1.0
-    return out
-
-
 def search_index(
     index: Index,
     query: str,
@@ -149,71 +139,71 @@ def search_index(
     n = max(settings.candidates, 3 * k)
     if mode == "lexical":
         with stage("lexical"):
-            candidates = fuse({"lexical": _as_dict(*index.lexical.search(query, n))})
+            candidates = fuse({"lexical": _as_dict(*index.lexical_scores(query).top(n))})
     else:
         with stage("dense"):
-            d_scores, d_rows = index.store.search(query_vector.reshape(1, -1), n)
-            dense = _as_dict(d_scores[0], d_rows[0])
+            dense = _as_dict(*index.dense_search(query_vector, n))
         if mode == "dense":
             candidates = fuse({"dense": dense})
         else:
             with stage("lexical"):
-                all_lexical = index.lexical.scores(query)
-                _, lexical_rows = top(all_lexical, n)
+                lexical = index.lexical_scores(query)
+                _, lexical_keys = lexical.top(n)
             # Score every candidate on every signal, so fusion compares like with like.
             with stage("dense"):
-                extra = [r for r in lexical_rows if int(r) not in dense]
-                dense.update(_as_dict(index.store.score(query_vector, extra), extra))
-            rows = list(dense)
-            # Only rows that match a query term have a keyword score (and rank).
-            signals = {"dense": dense, "lexical": {r: float(all_lexical[r]) for r in rows if all_lexical[r] > 0}}
+                extra = [int(key) for key in lexical_keys if int(key) not in dense]
+                dense.update(_as_dict(index.dense_scores(query_vector, extra), extra))
+            keys = list(dense)
+            # Only passages that match a query term have a keyword score (and rank).
+            signals = {"dense": dense, "lexical": {k_: float(s) for k_, s in zip(keys, lexical.of(keys)) if s > 0}}
             with stage("rerank"):
                 if settings.sentence_weight > 0:
-                    signals["sentence"] = best_sentence(index, rows, query_vector)
+                    signals["sentence"] = _as_dict(index.best_sentence(query_vector, keys), keys)
                 if settings.token_weight > 0 and query_tokens is not None and len(query_tokens):
-                    signals["token"] = dict(zip(rows, map(float, index.tokens.maxsim(query_tokens, rows))))
+                    signals["token"] = _as_dict(index.maxsim(query_tokens, keys), keys)
             with stage("fusion"):
                 candidates = fuse(signals, weights_for(settings), method=settings.fusion)
     cap = settings.per_article if per_article is None else per_article
     with stage("fusion"):
-        picked = diversify(index, candidates, k=k, per_article=cap)
-        return [_hit(index, c, rank) for rank, c in enumerate(picked, start=1)]
+        picked = diversify(index.spans([c.key for c in candidates]), candidates, k=k, per_article=cap)
+        chunks = index.chunks_for([c.key for c in picked])
+        return [_hit(index, c, chunk, rank) for rank, (c, chunk) in enumerate(zip(picked, chunks), start=1)]
 
 
-def _as_dict(scores, rows) -> dict[int, float]:
-    return {int(r): float(s) for s, r in zip(scores, rows) if r >= 0}
+def _as_dict(scores, keys) -> dict[int, float]:
+    return {int(r): float(s) for s, r in zip(scores, keys) if r >= 0}
 
 
-def diversify(index: Index, candidates: list[Candidate], *, k: int, per_article: int) -> list[Candidate]:
+def diversify(spans: Mapping[int, Span], candidates: list[Candidate], *, k: int, per_article: int) -> list[Candidate]:
     """Drop passages that mostly repeat a better one; past `per_article` passages from one
-    article, further ones wait until every other article's candidates have been offered."""
+    article, further ones wait until every other article's candidates have been offered.
+    `spans` gives each candidate's (article id, start, end)."""
     kept: list[Candidate] = []
     waiting: list[Candidate] = []
     per: dict[str, int] = {}
     for cand in candidates:
-        chunk = index.chunks[cand.row]
-        if any(_overlap(chunk, index.chunks[o.row]) > 0.5 for o in kept + waiting):
+        span = spans[cand.key]
+        if any(_overlap(span, spans[o.key]) > 0.5 for o in kept + waiting):
             continue
-        if per.get(chunk.article_id, 0) >= per_article > 0:
+        if per.get(span[0], 0) >= per_article > 0:
             waiting.append(cand)
             continue
-        per[chunk.article_id] = per.get(chunk.article_id, 0) + 1
+        per[span[0]] = per.get(span[0], 0) + 1
         kept.append(cand)
         if len(kept) >= k:
             break
     return (kept + waiting)[:k]
 
 
-def _overlap(a, b) -> float:
+def _overlap(a: Span, b: Span) -> float:
     """Shared characters as a fraction of the shorter passage (same article only)."""
-    if a.article_id != b.article_id:
+    if a[0] != b[0]:
         return 0.0
-    shared = min(a.end, b.end) - max(a.start, b.start)
-    return max(0, shared) / max(1, min(a.end - a.start, b.end - b.start))
+    shared = min(a[2], b[2]) - max(a[1], b[1])
+    return max(0, shared) / max(1, min(a[2] - a[1], b[2] - b[1]))
 
 
-def _hit(index: Index, c: Candidate, rank: int) -> Hit:
-    chunk = index.chunks[c.row]
+def _hit(index: Index, c: Candidate, chunk, rank: int) -> Hit:
     return Hit(
         chunk=chunk,
         article=index.articles[chunk.article_id],

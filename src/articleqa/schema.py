@@ -43,6 +43,9 @@ class Chunk:
     end: int
     text: str
     headings: tuple[str, ...] = ()
+    # The passage's stable number in its index: its vectors, token vectors and BM25 postings are
+    # stored under it (-1 until the passage is indexed).
+    key: int = -1
 
     @property
     def id(self) -> str:

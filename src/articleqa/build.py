@@ -1,0 +1,285 @@
+"""The build pipeline: Article -> Chunk -> vectors -> a new segment, committed under the write lock.
+
+A change is planned against the latest published state (taken under the lock, so a change made
+meanwhile by another process is never lost), then the new and changed articles are cut into
+passages, embedded once (passage and token vectors from one forward pass, then the sentences),
+and committed in segments of `flush_passages` passages: a long build that is interrupted keeps
+what it committed, and resumes without re-embedding it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import storage, writer
+from .chunking import embed_text, split_article
+from .errors import IndexMissing
+from .index import Index
+from .lexical import Postings, tokenize
+from .schema import Article, Chunk
+from .segment import CHUNK_ROW, SegmentData
+from .settings import StorageSettings
+from .tokens import Codec, Int8Codec, PQCodec, TokenTable, default_codec
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an update did: article ids per outcome and how many passages were embedded."""
+
+    added: tuple[str, ...] = ()
+    replaced: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    # Articles a sync did not remove because they came from elsewhere (uploads, other folders,
+    # the built-in corpus); removing them takes `prune`.
+    kept: tuple[str, ...] = ()
+    embedded: int = 0  # passages embedded (with their token vectors)
+    sentences: int = 0  # sentences embedded (for the re-rank and the highlight)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.replaced or self.removed)
+
+
+@dataclass
+class Plan:
+    """What to embed and what to delete to bring an index to the wanted state."""
+
+    fresh: list[Article] = field(default_factory=list)
+    origins: dict[str, str] = field(default_factory=dict)
+    delete: list[str] = field(default_factory=list)
+    removed: dict[str, str] = field(default_factory=dict)
+    change: Change = Change()
+
+
+Scope = Callable[[str], bool]
+
+
+def plan(
+    index: Index,
+    *,
+    upsert: Iterable[Article] = (),
+    delete: Iterable[str] = (),
+    origin: str = "added",
+    mirror: bool = False,
+    scope: Scope | None = None,
+    prune: bool = False,
+    forget: bool = False,
+) -> Plan:
+    """Plan a change. `upsert`: articles to add or replace (unchanged content is kept, not
+    re-embedded). `delete`: article ids to remove (`forget`: and keep them out of later syncs).
+    `mirror`: the index should hold `upsert` and nothing else of its kind: `path` articles whose
+    source is in `scope` (all of them when no scope is given) and are not in `upsert` leave; with
+    `prune`, every article not in `upsert` leaves."""
+    known = index.article_keys()
+    removed_record = dict(index.removed)
+    upsert = list(upsert)
+    if mirror:
+        upsert = [a for a in upsert if removed_record.get(a.id) != a.content_hash]
+    fresh, added, replaced, unchanged, origins = [], [], [], [], {}
+    for article in upsert:
+        old = known.get(article.id)
+        if old is not None and old[0] == article.content_hash:
+            unchanged.append(article.id)
+            continue
+        (replaced if old is not None else added).append(article.id)
+        fresh.append(article)
+        origins[article.id] = origin
+        removed_record.pop(article.id, None)
+    gone, kept = set(i for i in delete if i in known), []
+    if mirror:
+        wanted = {a.id for a in upsert} | {i for i, h in removed_record.items()}
+        for article_id, (_, article_origin, source) in known.items():
+            if article_id in wanted:
+                continue
+            if prune or (article_origin == "path" and (scope is None or scope(source))):
+                gone.add(article_id)
+            else:
+                kept.append(article_id)
+    removed = sorted(gone)
+    if forget:
+        for article_id in removed:
+            removed_record[article_id] = known[article_id][0]
+    change = Change(tuple(added), tuple(replaced), tuple(removed), tuple(unchanged), tuple(sorted(kept)))
+    return Plan(fresh, origins, removed + replaced, removed_record, change)
+
+
+def in_paths(paths: Sequence[str | Path]) -> Scope:
+    """Sources that are these files, or lie under these folders."""
+    roots = [Path(p).resolve() for p in paths]
+
+    def inside(source: str) -> bool:
+        if ":" in source.split("/")[0] and not Path(source).exists():
+            return False  # builtin:, upload:, beir:, ...
+        path = Path(source).resolve()
+        return any(path == root or root in path.parents for root in roots)
+
+    return inside
+
+
+def with_prefix(prefix: str) -> Scope:
+    return lambda source: source.startswith(prefix)
+
+
+def apply(
+    index: Index,
+    plan_change: Callable[[Index], Plan],
+    *,
+    embedder: Callable[[], object],
+    storage_settings: StorageSettings,
+    progress: Progress | None = None,
+    replace: bool = False,
+) -> tuple[Index, Change]:
+    """Plan against the latest published state and commit it, holding the write lock throughout.
+
+    Returns the new snapshot and what changed. `index` is the caller's snapshot; its folder is
+    the index written (created if needed). `embedder` gives the model, loaded only if needed.
+    `replace`: start from `index` (a new, empty one) instead of what the folder holds; the old
+    segments go when the first new one is committed (a rebuild)."""
+    folder = index.folder
+    with storage.write_lock(folder, timeout=storage_settings.lock_timeout):
+        if replace:
+            on_disk = storage.read_manifest(folder) or {}
+            latest = Index.empty(index.model, index.dim, index.chunker, folder=folder)
+            latest.generation = int(on_disk.get("generation", 0))
+        else:
+            latest = latest_state(index)
+        if latest.manifest:
+            storage.collect_garbage(folder, latest.manifest)  # whatever an interrupted write left
+        work = plan_change(latest)
+        fresh = work.fresh
+        if not fresh and not work.delete and not replace and storage.read_manifest(folder) is not None:
+            if work.removed != latest.removed:
+                latest = writer.commit(latest, None, removed=work.removed, storage_settings=storage_settings)
+            return latest, work.change
+        model = embedder() if fresh else None
+        cut = [(a, *split_article(a, model.count_tokens, latest.chunker, model_limit=model.max_tokens)) for a in fresh]
+        replaced = set(work.change.replaced)
+        pending_deletes = [i for i in work.delete if i not in replaced]
+        codec = latest.codec
+        total = sum(len(c) + len(s) for _, c, s in cut)
+        done, embedded, sentences = 0, 0, 0
+        groups = _groups(cut, storage_settings.flush_passages) or [[]]
+        for group in groups:
+            data = None
+            if group:
+                data, codec = encode(
+                    group, work.origins, model, codec, storage_settings, progress=progress, done=done, total=total
+                )
+                done += len(data) + len(data.sentence_spans)
+                embedded += len(data)
+                sentences += len(data.sentence_spans)
+            delete = pending_deletes + [a.id for a, _, _ in group if a.id in replaced]
+            pending_deletes = []
+            latest = writer.commit(latest, data, delete=delete, removed=work.removed, storage_settings=storage_settings)
+        if progress is not None and total:
+            progress(1.0, f"embedded {embedded} passages and {sentences} sentences")
+        change = work.change
+        return latest, Change(
+            change.added, change.replaced, change.removed, change.unchanged, change.kept, embedded, sentences
+        )
+
+
+def latest_state(index: Index) -> Index:
+    """The published state of the index's folder (the given snapshot's segments reused)."""
+    try:
+        return Index.load(index.folder, previous=index)
+    except IndexMissing:
+        return Index.empty(index.model, index.dim, index.chunker, folder=index.folder)
+
+
+def _groups(cut: list, size: int) -> list[list]:
+    groups, current, n = [], [], 0
+    for item in cut:
+        current.append(item)
+        n += len(item[1])
+        if n >= size:
+            groups.append(current)
+            current, n = [], 0
+    if current:
+        groups.append(current)
+    return groups
+
+
+def encode(
+    cut: Sequence[tuple[Article, list[Chunk], list[tuple[int, int]]]],
+    origins: dict[str, str],
+    embedder,
+    codec: Codec | None,
+    storage_settings: StorageSettings,
+    *,
+    progress: Progress | None = None,
+    done: int = 0,
+    total: int = 0,
+) -> tuple[SegmentData, Codec]:
+    """Embed articles already cut into passages: the data of one segment (keys not yet given),
+    and the token codec used. `done` and `total` count texts across a whole build, for progress."""
+    dim = embedder.dim
+    articles = [a for a, _, _ in cut]
+    chunk_rows, heading_number = [], {}
+    texts, sentence_texts, spans = [], [], []
+    for number, (article, chunks, article_spans) in enumerate(cut):
+        base = len(spans)
+        starts = np.array([s for s, _ in article_spans], np.int64)
+        ends = np.array([e for _, e in article_spans], np.int64)
+        for chunk in chunks:
+            inside = np.nonzero((starts >= chunk.start) & (ends <= chunk.end))[0]
+            h = heading_number.setdefault(chunk.headings, len(heading_number))
+            first = base + (int(inside[0]) if len(inside) else 0)
+            chunk_rows.append((0, number, chunk.ordinal, chunk.start, chunk.end, h, first, len(inside)))
+            texts.append(embed_text(article, chunk))
+        spans.extend(article_spans)
+        sentence_texts.extend(article.text[a:b] for a, b in article_spans)
+    total = total or len(texts) + len(sentence_texts)
+    step = 256
+    quiet = None if progress is None else False
+    # The library's codec; else the model's shipped codebook; else one trained on this write's
+    # first `pq_train_min` word pieces (kept in float only until then); int8 for a write too small.
+    target = codec if isinstance(codec, PQCodec) else default_codec(embedder.name)
+    vectors, coded, waiting = [np.zeros((0, dim), np.float32)], [], []
+    for i in range(0, len(texts), step):
+        batch = texts[i : i + step]
+        if progress is not None:
+            progress(done / total, f"embedding passages: {done + len(batch)} of {total} texts")
+        v, t = embedder.encode_tokens(batch, progress=quiet)
+        vectors.append(v)
+        done += len(batch)
+        if target is not None:
+            coded.append(TokenTable.encode(t, target))
+            continue
+        waiting.extend(t)
+        if sum(len(m) for m in waiting) >= storage_settings.pq_train_min:
+            target = PQCodec.train(np.vstack(waiting), m=storage_settings.pq_m, bits=storage_settings.pq_bits)
+            coded.append(TokenTable.encode(waiting, target))
+            waiting = []
+    if target is None:
+        target = Int8Codec(dim)
+        coded.append(TokenTable.encode(waiting, target))
+    sentence_codec = Int8Codec(dim)
+    sentence_codes = [np.zeros((0, dim + 4), np.uint8)]
+    for i in range(0, len(sentence_texts), step):
+        batch = sentence_texts[i : i + step]
+        if progress is not None:
+            progress(done / total, f"embedding sentences: {done + len(batch)} of {total} texts")
+        sentence_codes.append(sentence_codec.encode(embedder.encode(batch, progress=quiet)))
+        done += len(batch)
+    data = SegmentData(
+        articles=articles,
+        origins=[origins.get(a.id, "added") for a in articles],
+        chunks=np.array(chunk_rows, dtype=CHUNK_ROW).reshape(-1),
+        headings=[h for h, _ in sorted(heading_number.items(), key=lambda kv: kv[1])],
+        vectors=np.vstack(vectors),
+        tokens=TokenTable.concat(coded, target),
+        sentence_spans=np.asarray(spans, dtype=np.int64).reshape(-1, 2),
+        sentence_codes=np.vstack(sentence_codes),
+        postings=Postings.from_terms(tokenize(texts) if texts else []),
+    )
+    return data, target
+
+

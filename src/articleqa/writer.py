@@ -1,0 +1,169 @@
+"""Publishing the next state of an index: a new segment, deletions, and merges where due.
+
+Called with the write lock held, on the latest published snapshot. New files are written first;
+the manifest that names them is published last (storage.publish), then whatever no manifest
+names any more is removed.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import engines, storage
+from . import segment as _segment
+from .__about__ import __version__
+from .index import Index
+from .segment import Segment, SegmentData, merged
+from .settings import INDEX_FORMAT, StorageSettings
+from .tokens import Codec, PQCodec
+
+
+def commit(
+    index: Index,
+    data: SegmentData | None,
+    *,
+    delete: Sequence[str] = (),
+    removed: dict[str, str] | None = None,
+    storage_settings: StorageSettings | None = None,
+) -> Index:
+    """Publish `index` plus `data` as a new segment, minus the articles `delete`; returns the
+    new snapshot (sharing every unchanged segment with `index`)."""
+    if index.folder is None:
+        raise ValueError("an index without a folder cannot be written")
+    settings = storage_settings or StorageSettings()
+    folder = index.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    generation = index.generation + 1
+    next_key = int(index.manifest.get("next_key", 0))
+    codecs = dict(index.codecs)
+    library_codec = index.manifest.get("tokens")
+    entries = list(index.manifest.get("segments", []))
+    segments = list(index.segments)
+    if data is not None and len(data):
+        data.chunks["key"] = next_key + np.arange(len(data), dtype=np.int64)
+        next_key += len(data)
+        codec = data.tokens.codec
+        _keep_codec(folder, codec, codecs)
+        # The first codec, or the first real codebook after int8, becomes the library's.
+        if library_codec is None or (library_codec["codec"] == "int8" and codec.name == "pq"):
+            library_codec = codec.entry()
+        entry, seg = _write_segment(index, data, generation, settings, codecs)
+        entries.append(entry)
+        segments.append(seg)
+    dead = [index.keys_of(article_id) for article_id in delete]
+    deleted = np.union1d(index.deleted, np.concatenate(dead)) if dead else index.deleted
+    target = codecs.get(library_codec.get("codebook") or "int8") if library_codec else None
+    entries, segments, deleted = _merge(index, entries, segments, deleted, generation, settings, codecs, target)
+    manifest = {
+        "format": INDEX_FORMAT,
+        "generation": generation,
+        "articleqa_version": __version__,
+        "model": {"name": index.model, "dim": index.dim},
+        "chunker": index.chunker.as_dict(),
+        "tokens": library_codec,
+        "next_key": next_key,
+        "segments": entries,
+        "deleted": storage.save_deleted(folder, generation, deleted),
+        "removed": dict(sorted((index.removed if removed is None else removed).items())),
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "counts": _counts(segments, deleted),
+    }
+    storage.publish(folder, manifest)
+    storage.crash_point("published")
+    storage.collect_garbage(folder, manifest)
+    return Index._open(folder, manifest, _with_codecs(index, codecs))
+
+
+def _with_codecs(index: Index, codecs: dict[str, Codec]) -> Index:
+    index.codecs.update(codecs)
+    return index
+
+
+def _write_segment(
+    index: Index, data: SegmentData, generation: int, settings: StorageSettings, codecs: dict[str, Codec]
+) -> tuple[dict, Segment]:
+    tmp, name = storage.new_segment(index.folder, generation)
+    try:
+        meta = _segment.write(tmp, data, engines.for_size(len(data), index.dim, settings))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    final = storage.finish_segment(tmp, name)
+    entry = {
+        "name": name,
+        "passages": meta["passages"],
+        "articles": meta["articles"],
+        "dense": meta["dense"]["engine"],
+        "tokens": meta["tokens"],
+        "codebook": meta["tokens"].get("codebook"),
+    }
+    return entry, Segment(final, index.dim, codecs[meta["tokens"].get("codebook") or "int8"])
+
+
+def _merge(index, entries, segments, deleted, generation, settings, codecs, target):
+    """Merge segments as the tiered policy says (`merge_group`), until it says no more."""
+    while True:
+        group = merge_group(segments, deleted, settings)
+        if not group:
+            return entries, segments, deleted
+        parts = [(segments[i], ~np.isin(segments[i].keys, deleted)) for i in group]
+        gone = np.concatenate([segments[i].keys for i in group])
+        data = merged(parts, target or segments[group[0]].tokens.codec)
+        entry, seg = _write_segment(index, data, generation, settings, codecs) if len(data) else (None, None)
+        keep = [i for i in range(len(segments)) if i not in group]
+        entries = [entries[i] for i in keep] + ([entry] if entry else [])
+        segments = [segments[i] for i in keep] + ([seg] if seg else [])
+        deleted = np.setdiff1d(deleted, gone)
+
+
+def merge_group(segments: Sequence[Segment], deleted: np.ndarray, settings: StorageSettings) -> list[int]:
+    """The segments to merge next, or none.
+
+    A segment with more than `max_deleted` of its passages deleted is rewritten alone. Segments
+    searched exactly are merged once together they reach `ann_threshold` (the merged one is then
+    searched approximately), so an exact scan never covers more than that. And `merge_factor`
+    segments of one size tier (tiers grow by that factor) become one, so each passage is copied
+    about log(N) times over its life.
+    """
+    tiers: dict[int, list[int]] = {}
+    exact, exact_size = [], 0
+    for i, seg in enumerate(segments):
+        dead = int(np.isin(seg.keys, deleted).sum()) if len(deleted) else 0
+        if len(seg) and dead / len(seg) > settings.max_deleted:
+            return [i]
+        live = len(seg) - dead
+        if seg.meta["dense"]["engine"] == "flat":
+            exact.append(i)
+            exact_size += live
+        tiers.setdefault(int(math.log(max(live, 1), settings.merge_factor)), []).append(i)
+    if len(exact) > 1 and exact_size >= settings.ann_threshold:
+        return exact
+    for tier in sorted(tiers):
+        if len(tiers[tier]) >= settings.merge_factor:
+            return tiers[tier][: settings.merge_factor]
+    return []
+
+
+def _counts(segments: Sequence[Segment], deleted: np.ndarray) -> dict:
+    articles = 0
+    for seg in segments:
+        if len(deleted):
+            articles += int((~np.isin(seg.keys, deleted))[seg.table["chunk"]].sum())
+        else:
+            articles += len(seg.article_ids)
+    passages = sum(len(s) for s in segments) - int(len(deleted))
+    return {"articles": articles, "chunks": passages, "segments": len(segments), "deleted": int(len(deleted))}
+
+
+def _keep_codec(folder, codec: Codec, cache: dict[str, Codec]) -> None:
+    """Save a codebook into the index the first time a segment uses it."""
+    if isinstance(codec, PQCodec):
+        codec.save_as(folder)
+        cache.setdefault(codec.file, codec)
+    else:
+        cache.setdefault("int8", codec)

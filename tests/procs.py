@@ -1,0 +1,77 @@
+"""Run as a separate process by the storage tests: a writer or a reader of one index folder.
+
+    python procs.py add INDEX FILE... [--timeout S]    add files (fake embedder), print the change
+    python procs.py churn INDEX PREFIX N               add and remove N articles of its own, one by one
+    python procs.py read INDEX SECONDS                 open and search in a loop; print counts as JSON
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from articleqa import Article, Library, Settings  # noqa: E402
+from articleqa.errors import ArticleQAError  # noqa: E402
+from articleqa.index import Index  # noqa: E402
+from articleqa.settings import StorageSettings  # noqa: E402
+from fakes import FakeEmbedder  # noqa: E402
+
+
+def library(folder: str, timeout: float = 600.0, flush: int = 20_000) -> Library:
+    storage = StorageSettings(lock_timeout=timeout, flush_passages=flush)
+    return Library.at(Path(folder), Settings(model=FakeEmbedder.name, storage=storage), embedder=FakeEmbedder())
+
+
+def main(argv: list[str]) -> int:
+    command, folder = argv[0], argv[1]
+    if command == "add":
+        timeout = float(argv[argv.index("--timeout") + 1]) if "--timeout" in argv else 600.0
+        flush = int(argv[argv.index("--flush") + 1]) if "--flush" in argv else 20_000
+        paths = [a for a in argv[2:] if not a.startswith("--") and not a.replace(".", "").isdigit()]
+        start = float(argv[argv.index("--at") + 1]) if "--at" in argv else 0.0
+        lib = library(folder, timeout, flush)
+        time.sleep(max(0.0, start - time.time()))
+        try:
+            change = lib.add(*paths)
+        except ArticleQAError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(json.dumps({"added": list(change.added), "replaced": list(change.replaced)}))
+        return 0
+    if command == "churn":
+        prefix, n = argv[2], int(argv[3])
+        lib = library(folder)
+        for i in range(n):
+            text = f"Churn article {prefix} number {i}. It talks about {prefix} things, item {i}."
+            lib.add(Article(id=f"{prefix}-{i}", title=f"{prefix} {i}", text=text, source="churn"))
+            if i % 2:
+                lib.remove(f"{prefix}-{i - 1}")
+        print(json.dumps(sorted(lib.index.articles)))
+        return 0
+    if command == "read":
+        until = time.time() + float(argv[2])
+        loads = failures = searches = 0
+        errors: list[str] = []
+        embedder = FakeEmbedder()
+        while time.time() < until:
+            try:
+                index = Index.load(folder)
+                loads += 1
+                lib = Library(index, Settings(model=FakeEmbedder.name), index_dir=Path(folder), embedder=embedder)
+                lib.search("churn things item", k=5)
+                lib.search("churn things", k=3, mode="lexical")
+                searches += 1
+            except Exception as exc:  # every failure counts: the point is that there are none
+                failures += 1
+                errors.append(f"{type(exc).__name__}: {exc}")
+        print(json.dumps({"loads": loads, "searches": searches, "failures": failures, "errors": errors[:5]}))
+        return 0
+    raise SystemExit(f"unknown command {command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,81 @@
+"""BM25 over segments scores exactly as one bm25s index over the live passages would."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from articleqa.lexical import BM25, Postings, tokenize
+
+DOCS = [
+    "Green tea turns bitter when the water is too hot; steep it at about 75 degrees.",
+    "A bicycle chain stretches with wear: measure it with a chain checker tool.",
+    "Sourdough starter needs flour, water and patience; feed the starter daily.",
+    "Black tea takes boiling water and steeps for four minutes.",
+    "Clean the chain, then oil the chain lightly and wipe off the excess oil.",
+    "Volcanoes erupt when magma rises; hot ash and gas escape through vents.",
+    "Water hardness changes how tea tastes, as does the temperature of the water.",
+]
+QUERIES = ["how hot should the water be for tea", "chain chain oil", "starter flour", "magma", "nothing matches xyz"]
+
+
+def bm25s_scores(docs: list[str], query: str) -> np.ndarray:
+    import bm25s
+
+    retriever = bm25s.BM25()
+    retriever.index(tokenize(docs), show_progress=False)
+    terms = [t for t in tokenize([query])[0] if t in retriever.vocab_dict]
+    return np.asarray(retriever.get_scores(terms), np.float32) if terms else np.zeros(len(docs), np.float32)
+
+
+def flat(index: BM25, query: str, sizes: list[int]) -> np.ndarray:
+    parts = index.scores(query)
+    return np.concatenate([p if p is not None else np.zeros(n, np.float32) for p, n in zip(parts, sizes)])
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_one_segment_scores_as_bm25s(query):
+    index = BM25([(Postings.from_terms(tokenize(DOCS)), None)])
+    np.testing.assert_allclose(flat(index, query, [len(DOCS)]), bm25s_scores(DOCS, query), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_segments_with_deletions_score_as_a_fresh_index_of_the_live_passages(query):
+    first, second = DOCS[:4], DOCS[4:]
+    live_first = np.array([True, False, True, True])  # the bicycle passage was deleted
+    index = BM25(
+        [(Postings.from_terms(tokenize(first)), live_first), (Postings.from_terms(tokenize(second)), None)]
+    )
+    got = flat(index, query, [4, 3])
+    live_docs = [d for d, keep in zip(DOCS, [*live_first, True, True, True]) if keep]
+    want = bm25s_scores(live_docs, query)
+    np.testing.assert_allclose(np.delete(got, 1), want, rtol=1e-5, atol=1e-6)
+    assert got[1] == 0  # a deleted passage never scores
+
+
+def test_merged_postings_equal_postings_built_from_scratch():
+    a, b = Postings.from_terms(tokenize(DOCS[:3])), Postings.from_terms(tokenize(DOCS[3:]))
+    # Keep rows 0 and 2 of a and all of b, interleaved into a new order.
+    merged = Postings.merge([(a, np.array([0, 2]), np.array([1, 0])), (b, np.arange(4), np.array([2, 3, 4, 5]))], 6)
+    docs = [DOCS[2], DOCS[0], *DOCS[3:]]
+    fresh = Postings.from_terms(tokenize(docs))
+    for query in QUERIES:
+        np.testing.assert_allclose(
+            flat(BM25([(merged, None)]), query, [6]), flat(BM25([(fresh, None)]), query, [6]), rtol=1e-6
+        )
+
+
+def test_known_terms_are_those_of_live_passages():
+    index = BM25([(Postings.from_terms(tokenize(DOCS[:2])), np.array([True, False]))])
+    assert index.known({"tea", "chain", "magma"}) == {"tea"}
+
+
+def test_postings_round_trip_through_files(tmp_path):
+    postings = Postings.from_terms(tokenize(DOCS))
+    postings.save(tmp_path)
+    loaded = Postings.load(tmp_path, len(DOCS))
+    assert loaded.terms == postings.terms
+    for name in ("indptr", "rows", "tfs", "lengths"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(postings, name))
+    with pytest.raises(ValueError, match="postings for 7 passages, the segment has 8"):
+        Postings.load(tmp_path, 8)
