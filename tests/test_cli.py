@@ -118,7 +118,7 @@ def test_info_shows_how_it_searches(built, home):
     result = run_cli("info", "--index-dir", index_dir, home=home)
     assert "segments:  1" in result.stdout
     assert "search:    exact (flat) over 2 passages in 1 segment(s)" in result.stdout
-    assert "tokens:    pq" in result.stdout
+    assert "tokens:    int8, 388 bytes a word piece, 2 passages" in result.stdout
 
 
 def test_a_build_keeps_what_it_did_not_add_unless_told_to_prune(home, tmp_path):

@@ -343,3 +343,32 @@ def test_small_exact_segments_become_one_approximate_segment_once_they_add_up(tm
     lib.add(DATA / "articles" / "volcano.html")
     assert lib.info().dense == {"ivf": {"segments": 1, "passages": 3}}
     assert lib.search("volcano eruption lava", k=1)[0].article.id == "volcano"
+
+
+def test_token_vectors_are_compressed_in_a_segment_large_enough(tmp_path, fake_settings, fake_embedder, corpus):
+    # The fake model has no shipped codebook: one is trained from the first large segment.
+    storage = StorageSettings(compact_from=3, pq_m=8, pq_train_min=100)
+    lib = Library.at(tmp_path / "idx", Settings(model=fake_settings.model, storage=storage), embedder=fake_embedder)
+    lib.sync([corpus])
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["tokens"]["codec"] == "pq" and manifest["tokens"]["m"] == 8
+    assert (tmp_path / "idx" / manifest["tokens"]["codebook"]).exists()
+    segment = lib.index.segments[0]
+    assert segment.tokens.codes.shape[1] == 8  # bytes per word piece
+    assert lib.search("how hot should the water be for green tea", k=1)[0].article.id == "green-tea"
+    # A later small write keeps int8 until a merge makes it large enough.
+    lib.add(DATA / "articles" / "volcano.html")
+    assert [s.tokens.codec.name for s in lib.index.segments] == ["pq", "int8"]
+
+
+def test_a_merge_compresses_token_vectors_without_embedding_again(tmp_path, fake_settings, fake_embedder):
+    storage = StorageSettings(compact_from=3, merge_factor=3, pq_m=8, pq_train_min=100)
+    lib = Library.at(tmp_path / "idx", Settings(model=fake_settings.model, storage=storage), embedder=fake_embedder)
+    for name in ("green-tea.md", "bicycle-chain.txt"):
+        lib.add(DATA / "articles" / name)
+    assert [s.tokens.codec.name for s in lib.index.segments] == ["int8", "int8"]
+    fake_embedder.reset()
+    change = lib.add(DATA / "articles" / "notes" / "sourdough.md")
+    assert fake_embedder.texts_encoded == change.embedded + change.sentences  # the new article's only
+    assert [s.tokens.codec.name for s in lib.index.segments] == ["pq"]
+    assert lib.search("sourdough starter flour", k=1)[0].article.id == "sourdough"

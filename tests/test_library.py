@@ -224,4 +224,5 @@ def test_info_says_how_the_index_is_stored(built):
     info = built.info()
     assert info.segments == 1
     assert info.dense == {"flat": {"segments": 1, "passages": info.chunks}}
-    assert info.token_codec == "int8" and info.deleted_passages == 0
+    assert info.tokens == {"int8": {"segments": 1, "passages": info.chunks, "bytes": 64 + 4}}
+    assert info.deleted_passages == 0

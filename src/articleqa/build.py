@@ -239,9 +239,12 @@ def encode(
     total = total or len(texts) + len(sentence_texts)
     step = 256
     quiet = None if progress is None else False
-    # The library's codec; else the model's shipped codebook; else one trained on this write's
-    # first `pq_train_min` word pieces (kept in float only until then); int8 for a write too small.
-    target = codec if isinstance(codec, PQCodec) else default_codec(embedder.name)
+    # A small segment keeps int8. A large one: the library's codebook; else the model's shipped one;
+    # else one trained on this write's first `pq_train_min` word pieces (kept in float until then).
+    if len(texts) < storage_settings.compact_from:
+        target = Int8Codec(dim)
+    else:
+        target = codec if isinstance(codec, PQCodec) else default_codec(embedder.name)
     vectors, coded, waiting = [np.zeros((0, dim), np.float32)], [], []
     for i in range(0, len(texts), step):
         batch = texts[i : i + step]

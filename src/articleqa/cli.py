@@ -235,8 +235,9 @@ def cmd_info(args) -> int:
     for engine, entry in sorted(info.dense.items()):
         kind = "exact" if engine == "flat" else "approximate"
         print(f"search:    {kind} ({engine}) over {entry['passages']} passages in {entry['segments']} segment(s)")
-    if info.token_codec:
-        print(f"tokens:    {info.token_codec}")
+    for codec, entry in sorted(info.tokens.items()):
+        what = "compressed (pq)" if codec == "pq" else codec
+        print(f"tokens:    {what}, {entry['bytes']} bytes a word piece, {entry['passages']} passages")
     if args.articles:
         counts = lib.passage_counts()
         for a in lib.articles():

@@ -321,13 +321,18 @@ class Index:
             entry = engines_used.setdefault(name, {"segments": 0, "passages": 0})
             entry["segments"] += 1
             entry["passages"] += len(seg) if live is None else int(live.sum())
-        tokens = self.manifest.get("tokens") or {}
+        codecs_used: dict[str, dict[str, int]] = {}
+        for seg, live in zip(self.segments, self.live):
+            entry = codecs_used.setdefault(seg.tokens.codec.name, {"segments": 0, "passages": 0, "bytes": 0})
+            entry["segments"] += 1
+            entry["passages"] += len(seg) if live is None else int(live.sum())
+            entry["bytes"] = int(seg.tokens.codec.width)
         return {
             "format": INDEX_FORMAT,
             "generation": self.generation,
             "segments": len(self.segments),
             "dense": engines_used,
-            "token_codec": tokens.get("codec", "none"),
+            "tokens": codecs_used,
             "deleted_passages": int(len(self.deleted)),
         }
 

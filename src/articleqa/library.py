@@ -42,7 +42,8 @@ class Info:
     segments: int = 0
     # Dense search per engine: {"flat": {"segments": 2, "passages": 120}, "hnsw": {...}}
     dense: dict = field(default_factory=dict)
-    token_codec: str = ""
+    # Token vectors per codec: {"pq": {"segments": 1, "passages": 13273, "bytes": 32}, "int8": {...}}
+    tokens: dict = field(default_factory=dict)
     deleted_passages: int = 0
 
 
@@ -215,7 +216,7 @@ class Library:
             read_only=self.read_only,
             segments=described["segments"],
             dense=described["dense"],
-            token_codec=described["token_codec"],
+            tokens=described["tokens"],
             deleted_passages=described["deleted_passages"],
         )
 

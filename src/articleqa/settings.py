@@ -50,11 +50,14 @@ class StorageSettings:
     merge_factor: int = 8
     # A segment with more than this share of its passages deleted is rewritten without them.
     max_deleted: float = 0.2
-    # Token vectors: product quantization into `pq_m` sub-vectors of `pq_bits` bits (32 bytes).
+    # Token vectors: a segment of at least `compact_from` passages stores them product-quantized,
+    # `pq_m` sub-vectors of `pq_bits` bits (32 bytes a word piece, a tenth of int8); a smaller one
+    # keeps int8, whose scores equal float32's (docs/retrieval.md: what compression costs).
+    compact_from: int = 2_000
     pq_m: int = 32
     pq_bits: int = 8
-    # A model without a shipped codebook trains one once a write brings this many word pieces;
-    # until then its token vectors are stored as int8.
+    # A model without a shipped codebook trains one from its first compressed segment's first
+    # this many word pieces.
     pq_train_min: int = 20_000
     # How long a writer waits for another process's write to the same index before giving up.
     lock_timeout: float = 600.0

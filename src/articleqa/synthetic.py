@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import re
 from collections import Counter
@@ -25,7 +26,10 @@ from scipy import sparse
 
 from .schema import Article
 
-SCIFACT = Path("/work/shared/benchmarks/scifact")
+# The sentences come from a BEIR corpus: SciFact beside the checkout by default.
+SCIFACT = Path(
+    os.environ.get("ARTICLEQA_SYNTHETIC_SOURCE") or Path(__file__).resolve().parents[3] / "shared/benchmarks/scifact"
+)
 
 _WORD = re.compile(r"\w+")
 _PIECE = re.compile(r"\w+|[^\w\s]")
@@ -233,6 +237,14 @@ class _Source(NamedTuple):
 def _load_source(source: str) -> _Source:
     """Every abstract with two sentences or more, and its content-word frequencies."""
     from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+    from .errors import ArticleQAError
+
+    if not Path(source).is_file():
+        raise ArticleQAError(
+            f"synthetic libraries are made of the sentences of a BEIR corpus, and {source} is missing: "
+            "set ARTICLEQA_SYNTHETIC_SOURCE to a BEIR folder (e.g. scifact)"
+        )
 
     titles, sentences, pieces = [], [], []
     counts: Counter[str] = Counter()

@@ -20,7 +20,7 @@ from .__about__ import __version__
 from .index import Index
 from .segment import Segment, SegmentData, merged
 from .settings import INDEX_FORMAT, StorageSettings
-from .tokens import Codec, PQCodec
+from .tokens import Codec, Int8Codec, PQCodec, TokenTable, default_codec
 
 
 def commit(
@@ -49,16 +49,15 @@ def commit(
         next_key += len(data)
         codec = data.tokens.codec
         _keep_codec(folder, codec, codecs)
-        # The first codec, or the first real codebook after int8, becomes the library's.
-        if library_codec is None or (library_codec["codec"] == "int8" and codec.name == "pq"):
-            library_codec = codec.entry()
+        library_codec = _library_codec(library_codec, codec)
         entry, seg = _write_segment(index, data, generation, settings, codecs)
         entries.append(entry)
         segments.append(seg)
     dead = [index.keys_of(article_id) for article_id in delete]
     deleted = np.union1d(index.deleted, np.concatenate(dead)) if dead else index.deleted
-    target = codecs.get(library_codec.get("codebook") or "int8") if library_codec else None
-    entries, segments, deleted = _merge(index, entries, segments, deleted, generation, settings, codecs, target)
+    entries, segments, deleted, library_codec = _merge(
+        index, entries, segments, deleted, generation, settings, codecs, library_codec
+    )
     manifest = {
         "format": INDEX_FORMAT,
         "generation": generation,
@@ -105,20 +104,53 @@ def _write_segment(
     return entry, Segment(final, index.dim, codecs[meta["tokens"].get("codebook") or "int8"])
 
 
-def _merge(index, entries, segments, deleted, generation, settings, codecs, target):
-    """Merge segments as the tiered policy says (`merge_group`), until it says no more."""
+def _merge(index, entries, segments, deleted, generation, settings, codecs, library_codec):
+    """Merge segments as the tiered policy says (`merge_group`), until it says no more. A merged
+    segment's token vectors are compressed once it holds `compact_from` passages (or held any
+    compressed ones already); they are re-encoded, never re-embedded."""
     while True:
         group = merge_group(segments, deleted, settings)
         if not group:
-            return entries, segments, deleted
+            return entries, segments, deleted, library_codec
         parts = [(segments[i], ~np.isin(segments[i].keys, deleted)) for i in group]
         gone = np.concatenate([segments[i].keys for i in group])
-        data = merged(parts, target or segments[group[0]].tokens.codec)
+        size = sum(int(live.sum()) for _, live in parts)
+        compact = size >= settings.compact_from or any(seg.tokens.codec.name == "pq" for seg, _ in parts)
+        codec = _pq_codec(index, codecs, library_codec) if compact else Int8Codec(index.dim)
+        data = merged(parts, codec or Int8Codec(index.dim))
+        if compact and codec is None and len(data):  # a model without a codebook: train one now
+            codec = train_codec(data.tokens, settings)
+            vectors = data.tokens.vectors(np.arange(len(data)))
+            data.tokens = TokenTable(codec.encode(vectors), data.tokens.offsets, codec)
+        if codec is not None:
+            _keep_codec(index.folder, codec, codecs)
+            library_codec = _library_codec(library_codec, codec)
         entry, seg = _write_segment(index, data, generation, settings, codecs) if len(data) else (None, None)
         keep = [i for i in range(len(segments)) if i not in group]
         entries = [entries[i] for i in keep] + ([entry] if entry else [])
         segments = [segments[i] for i in keep] + ([seg] if seg else [])
         deleted = np.setdiff1d(deleted, gone)
+
+
+def _library_codec(current: dict | None, codec: Codec) -> dict:
+    """The codec new writes follow: the first one, and the first codebook once there is one."""
+    if current is None or (current["codec"] != "pq" and codec.name == "pq"):
+        return codec.entry()
+    return current
+
+
+def _pq_codec(index: Index, codecs: dict[str, Codec], library_codec: dict | None) -> PQCodec | None:
+    if library_codec and library_codec.get("codec") == "pq":
+        return codecs.get(library_codec["codebook"]) or index.codec
+    return default_codec(index.model)
+
+
+def train_codec(tokens: TokenTable, settings: StorageSettings) -> PQCodec:
+    """A codebook trained on (a sample of) these token vectors."""
+    rows = np.arange(len(tokens))
+    vectors = tokens.vectors(rows)
+    sample = vectors[np.random.default_rng(1234).permutation(len(vectors))[:100_000]]
+    return PQCodec.train(sample, m=settings.pq_m, bits=settings.pq_bits)
 
 
 def merge_group(segments: Sequence[Segment], deleted: np.ndarray, settings: StorageSettings) -> list[int]:
