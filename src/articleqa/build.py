@@ -9,7 +9,7 @@ what it committed, and resumes without re-embedding it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -159,26 +159,31 @@ def apply(
                 latest = writer.commit(latest, None, removed=work.removed, storage_settings=storage_settings)
             return latest, work.change
         model = embedder() if fresh else None
-        cut = [(a, *split_article(a, model.count_tokens, latest.chunker, model_limit=model.max_tokens)) for a in fresh]
         replaced = set(work.change.replaced)
         pending_deletes = [i for i in work.delete if i not in replaced]
         codec = latest.codec
-        total = sum(len(c) + len(s) for _, c, s in cut)
-        done, embedded, sentences = 0, 0, 0
-        groups = _groups(cut, storage_settings.flush_passages) or [[]]
-        for group in groups:
+        # Articles are cut into passages group by group, so a large build holds one group at a time.
+        total_chars = sum(len(a.text) for a in fresh) or 1
+        chars_done, embedded, sentences = 0, 0, 0
+        for group in _groups(fresh, model, latest.chunker, storage_settings.flush_passages):
             data = None
             if group:
-                data, codec = encode(
-                    group, work.origins, model, codec, storage_settings, progress=progress, done=done, total=total
-                )
-                done += len(data) + len(data.sentence_spans)
+                group_chars = sum(len(a.text) for a, _, _ in group)
+                report = None
+                if progress is not None:
+                    start = chars_done
+
+                    def report(fraction, message, start=start, size=group_chars):
+                        progress((start + fraction * size) / total_chars, message)
+
+                data, codec = encode(group, work.origins, model, codec, storage_settings, progress=report)
+                chars_done += group_chars
                 embedded += len(data)
                 sentences += len(data.sentence_spans)
             delete = pending_deletes + [a.id for a, _, _ in group if a.id in replaced]
             pending_deletes = []
             latest = writer.commit(latest, data, delete=delete, removed=work.removed, storage_settings=storage_settings)
-        if progress is not None and total:
+        if progress is not None and fresh:
             progress(1.0, f"embedded {embedded} passages and {sentences} sentences")
         change = work.change
         return latest, Change(
@@ -194,17 +199,19 @@ def latest_state(index: Index) -> Index:
         return Index.empty(index.model, index.dim, index.chunker, folder=index.folder)
 
 
-def _groups(cut: list, size: int) -> list[list]:
-    groups, current, n = [], [], 0
-    for item in cut:
-        current.append(item)
-        n += len(item[1])
+def _groups(articles: Sequence[Article], model, chunker, size: int) -> Iterator[list]:
+    """(article, passages, sentence spans) in groups of about `size` passages; one empty group
+    when there are no articles (a commit still records deletions)."""
+    group, n = [], 0
+    for article in articles:
+        chunks, spans = split_article(article, model.count_tokens, chunker, model_limit=model.max_tokens)
+        group.append((article, chunks, spans))
+        n += len(chunks)
         if n >= size:
-            groups.append(current)
-            current, n = [], 0
-    if current:
-        groups.append(current)
-    return groups
+            yield group
+            group, n = [], 0
+    if group or not articles:
+        yield group
 
 
 def encode(
@@ -215,11 +222,9 @@ def encode(
     storage_settings: StorageSettings,
     *,
     progress: Progress | None = None,
-    done: int = 0,
-    total: int = 0,
 ) -> tuple[SegmentData, Codec]:
     """Embed articles already cut into passages: the data of one segment (keys not yet given),
-    and the token codec used. `done` and `total` count texts across a whole build, for progress."""
+    and the token codec used."""
     dim = embedder.dim
     articles = [a for a, _, _ in cut]
     chunk_rows, heading_number = [], {}
@@ -236,7 +241,7 @@ def encode(
             texts.append(embed_text(article, chunk))
         spans.extend(article_spans)
         sentence_texts.extend(article.text[a:b] for a, b in article_spans)
-    total = total or len(texts) + len(sentence_texts)
+    total, done = len(texts) + len(sentence_texts), 0
     step = 256
     quiet = None if progress is None else False
     # A small segment keeps int8. A large one: the library's codebook; else the model's shipped one;

@@ -32,7 +32,7 @@ import numpy as np
 from . import engines, storage
 from .lexical import Postings
 from .schema import Article, Chunk
-from .tokens import Codec, Int8Codec, TokenTable, offsets_of
+from .tokens import Codec, Int8Codec, TokenTable, offsets_of, ranges
 
 META = "segment.json"
 CHUNKS = "chunks.npy"
@@ -312,7 +312,8 @@ def merged(parts: list[tuple[Segment, np.ndarray]], codec: Codec) -> SegmentData
     heading_number: dict[tuple[str, ...], int] = {}
     chunks = np.zeros(len(keys), CHUNK_ROW)
     vectors = np.zeros((len(keys), codec.dim), np.float32)
-    tables, postings_parts = [], []
+    token_counts = np.zeros(len(keys), np.int64)
+    postings_parts = []
     position = np.empty(len(keys), np.int64)
     position[order] = np.arange(len(keys))
     for p, (seg, _) in enumerate(parts):
@@ -336,17 +337,23 @@ def merged(parts: list[tuple[Segment, np.ndarray]], codec: Codec) -> SegmentData
         out["sentences"] = src["sentences"]
         chunks[new_rows] = out
         vectors[new_rows] = seg.engine.get(seg.keys[rows])
-        table = seg.tokens.take(rows)
-        if table.codec is not codec:
-            table = TokenTable.encode([codec.decode(np.asarray(table.codes))], codec)
-            table = TokenTable(table.codes, offsets_of(seg.tokens.counts(rows)), codec)
-        tables.append((new_rows, table))
+        token_counts[new_rows] = seg.tokens.counts(rows)
         postings_parts.append((seg.postings, rows, new_rows))
     headings = [h for h, _ in sorted(heading_number.items(), key=lambda kv: kv[1])]
-    # Token tables in the new passage order.
-    joined = TokenTable.concat([t for _, t in tables], codec)
-    joined_rows = np.concatenate([r for r, _ in tables])
-    tokens = joined.take(np.argsort(joined_rows, kind="stable"))
+    # Token codes copied straight into place, one segment at a time (re-encoded where its codec
+    # differs), so a merge holds the merged codes once.
+    offsets = offsets_of(token_counts)
+    codes = np.empty((int(offsets[-1]), codec.width), np.uint8)
+    for p, (seg, _) in enumerate(parts):
+        mine = np.nonzero(part_of == p)[0]
+        if not len(mine):
+            continue
+        rows, new_rows = row_of[mine], position[mine]
+        block = np.asarray(seg.tokens.codes[seg.tokens.token_rows(rows)])
+        if seg.tokens.codec is not codec:
+            block = codec.encode(seg.tokens.codec.decode(block))
+        codes[ranges(offsets[new_rows], token_counts[new_rows])] = block
+    tokens = TokenTable(codes, offsets, codec)
     spans = np.zeros((int(sentence_counts.sum()), 2), np.int64)
     sentence_codes = np.zeros((len(spans), codec.dim + 4), np.uint8)
     for a, (p, first, count) in enumerate(article_sentences):

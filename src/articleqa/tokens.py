@@ -148,6 +148,16 @@ class PQCodec:
 Codec = Int8Codec | PQCodec
 
 
+def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The concatenation of range(start, start + count) for each pair, without a Python loop."""
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    if not total:
+        return np.zeros(0, np.int64)
+    ends = np.cumsum(counts)
+    return np.arange(total, dtype=np.int64) + np.repeat(np.asarray(starts, dtype=np.int64) - (ends - counts), counts)
+
+
 def offsets_of(counts) -> np.ndarray:
     """Passage i owns rows offsets[i]:offsets[i+1]."""
     return np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
@@ -188,8 +198,8 @@ class TokenTable:
 
     def token_rows(self, rows: np.ndarray) -> np.ndarray:
         """The code rows of passages `rows`, passage after passage."""
-        parts = [np.arange(self.offsets[r], self.offsets[r + 1]) for r in np.asarray(rows, dtype=np.int64)]
-        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        rows = np.asarray(rows, dtype=np.int64)
+        return ranges(self.offsets[rows], self.counts(rows))
 
     def take(self, rows: np.ndarray) -> TokenTable:
         """The passages `rows` (in that order), as a table of their own."""

@@ -112,6 +112,7 @@ def _merge(index, entries, segments, deleted, generation, settings, codecs, libr
         group = merge_group(segments, deleted, settings)
         if not group:
             return entries, segments, deleted, library_codec
+        group = sorted(group, key=lambda i: int(segments[i].keys[0]) if len(segments[i]) else 0)
         parts = [(segments[i], ~np.isin(segments[i].keys, deleted)) for i in group]
         gone = np.concatenate([segments[i].keys for i in group])
         size = sum(int(live.sum()) for _, live in parts)
