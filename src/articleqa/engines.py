@@ -205,6 +205,25 @@ class _Indexed(_Stored):
         live = np.packbits(~self._dead, bitorder="little")
         self._selector = (faiss.IDSelectorBitmap(len(self._dead), faiss.swig_ptr(live)), live)
 
+    def _save_index(self, folder: Path, filename: str) -> None:
+        import faiss
+
+        if self._n_dead:
+            raise ValueError(f"a {self.name} index with removed vectors is rebuilt, not saved")
+        self._save_rows(folder)
+        faiss.write_index(self._index(), str(folder / filename))
+
+    @classmethod
+    def _load_index(cls, folder: Path, filename: str, dim: int):
+        """The stored rows and the FAISS index over them, checked against each other."""
+        import faiss
+
+        ids, vectors = cls._load_rows(folder, dim)
+        index = faiss.read_index(str(folder / filename))
+        if index.ntotal != len(ids) or index.d != dim:
+            raise ValueError(f"{filename} holds {index.ntotal} vectors of {index.d} for {len(ids)} ids")
+        return ids, vectors, index
+
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         queries = _as_queries(queries, self.dim)
         scores, ids = _empty(queries, k)
@@ -289,24 +308,12 @@ class IVFEngine(_Indexed):
         return faiss.SearchParametersIVF(nprobe=min(lists, max(8, int(np.ceil(lists * self.probe)))))
 
     def save(self, folder: Path) -> dict:
-        import faiss
-
-        if self._n_dead:
-            raise ValueError("an inverted file with removed vectors is rebuilt, not saved")
-        folder = Path(folder)
-        self._save_rows(folder)
-        faiss.write_index(self._index(), str(folder / IVF))
+        self._save_index(Path(folder), IVF)
         return {"engine": self.name, "count": self.count(), "lists": int(self._index().nlist), "probe": self.probe}
 
     @classmethod
     def load(cls, folder: Path, entry: dict, dim: int) -> IVFEngine:
-        import faiss
-
-        folder = Path(folder)
-        ids, vectors = cls._load_rows(folder, dim)
-        index = faiss.read_index(str(folder / IVF))
-        if index.ntotal != len(ids) or index.d != dim:
-            raise ValueError(f"inverted file of {index.ntotal} vectors for {len(ids)} ids")
+        ids, vectors, index = cls._load_index(Path(folder), IVF, dim)
         return cls(dim, ids, vectors, probe=entry.get("probe", 0.1), index=index)
 
 
@@ -343,13 +350,7 @@ class HNSWEngine(_Indexed):
         return faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k))
 
     def save(self, folder: Path) -> dict:
-        import faiss
-
-        if self._n_dead:
-            raise ValueError("an HNSW graph with removed vectors is rebuilt, not saved")
-        folder = Path(folder)
-        self._save_rows(folder)
-        faiss.write_index(self._index(), str(folder / GRAPH))
+        self._save_index(Path(folder), GRAPH)
         return {
             "engine": self.name,
             "count": self.count(),
@@ -360,13 +361,7 @@ class HNSWEngine(_Indexed):
 
     @classmethod
     def load(cls, folder: Path, entry: dict, dim: int) -> HNSWEngine:
-        import faiss
-
-        folder = Path(folder)
-        ids, vectors = cls._load_rows(folder, dim)
-        index = faiss.read_index(str(folder / GRAPH))
-        if index.ntotal != len(ids) or index.d != dim:
-            raise ValueError(f"HNSW graph of {index.ntotal} vectors for {len(ids)} ids")
+        ids, vectors, index = cls._load_index(Path(folder), GRAPH, dim)
         return cls(dim, ids, vectors, m=entry.get("m", 32), ef_construction=entry.get("ef_construction", 160),
                    ef_search=entry.get("ef_search", 256), index=index)  # fmt: skip
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import storage
 from .errors import IndexMismatch
-from .schema import Article, Chunk
+from .schema import Chunk
 
 log = logging.getLogger("articleqa")
 
@@ -73,7 +73,7 @@ def _read(folder: Path, manifest: dict):
 
     from .chunking import embed_text
     from .lexical import Postings, tokenize
-    from .segment import CHUNK_ROW, SegmentData
+    from .segment import CHUNK_ROW, SegmentData, article_from_row
     from .tokens import Int8Codec, TokenTable, default_codec
 
     dim = int(manifest["model"]["dim"])
@@ -82,17 +82,7 @@ def _read(folder: Path, manifest: dict):
         if not line.strip():
             continue
         row = json.loads(line)
-        articles.append(
-            Article(
-                id=row["id"],
-                title=row["title"],
-                text=row["text"],
-                source=row["source"],
-                date=row.get("date"),
-                url=row.get("url"),
-                description=row.get("description"),
-            )
-        )
+        articles.append(article_from_row(row))
         spans_of[row["id"]] = np.asarray(row.get("sentences", []), dtype=np.int64).reshape(-1, 2)
     by_id = {a.id: i for i, a in enumerate(articles)}
     sentence_matrix = np.load(folder / "sentences.npy", allow_pickle=False)

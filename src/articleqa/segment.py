@@ -149,6 +149,19 @@ def write(folder: Path, data: SegmentData, engine: engines.VectorEngine, *, fsyn
     return meta
 
 
+def article_from_row(row: dict) -> Article:
+    """An Article from its line in articles.jsonl (format 3's lines have the same fields)."""
+    return Article(
+        id=row["id"],
+        title=row["title"],
+        text=row["text"],
+        source=row["source"],
+        date=row.get("date"),
+        url=row.get("url"),
+        description=row.get("description"),
+    )
+
+
 def _article_row(article: Article, origin: str) -> dict:
     return {
         "id": article.id,
@@ -214,16 +227,7 @@ class Segment:
 
     def _article(self, row: int) -> Article:
         offset, length = int(self.table[row]["offset"]), int(self.table[row]["length"])
-        data = json.loads(self._text[offset : offset + length])
-        return Article(
-            id=data["id"],
-            title=data["title"],
-            text=data["text"],
-            source=data["source"],
-            date=data.get("date"),
-            url=data.get("url"),
-            description=data.get("description"),
-        )
+        return article_from_row(json.loads(self._text[offset : offset + length]))
 
     def chunk(self, row: int) -> Chunk:
         r = self.chunks[row]
