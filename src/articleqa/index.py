@@ -282,13 +282,8 @@ class Index:
     def best_sentence(self, vector: np.ndarray, keys: Sequence[int]) -> np.ndarray:
         """Each passage's best single sentence similarity (-1 for a passage without sentences)."""
         out = np.full(len(keys), -1.0, np.float32)
-        where = self.locate(keys)
-        for s, pos, rows in where.groups():
-            seg = self.segments[s]
-            for p, r in zip(pos, rows):
-                _, vectors = seg.sentences(int(r))
-                if len(vectors):
-                    out[p] = float((vectors @ vector.reshape(-1)).max())
+        for s, pos, rows in self.locate(keys).groups():
+            out[pos] = self.segments[s].best_sentence(vector, rows)
         return out
 
     def maxsim(self, query_tokens: np.ndarray, keys: Sequence[int]) -> np.ndarray:

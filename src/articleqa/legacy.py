@@ -74,6 +74,7 @@ def _read(folder: Path, manifest: dict):
     from .chunking import embed_text
     from .lexical import Postings, tokenize
     from .segment import CHUNK_ROW, SegmentData, article_from_row
+    from .settings import StorageSettings
     from .tokens import Int8Codec, TokenTable, default_codec
 
     dim = int(manifest["model"]["dim"])
@@ -141,7 +142,9 @@ def _read(folder: Path, manifest: dict):
         texts.append(embed_text(article, chunk))
         per_passage.append(token_vectors[offsets[i] : offsets[i + 1]])
     headings = [h for h, _ in sorted(heading_number.items(), key=lambda kv: kv[1])]
-    codec = default_codec(manifest["model"]["name"]) or Int8Codec(dim)
+    # As a new build would store them: compressed from `compact_from` passages, if there is a codebook.
+    large = len(rows) >= StorageSettings().compact_from
+    codec = (default_codec(manifest["model"]["name"]) if large else None) or Int8Codec(dim)
     stacked = np.vstack(sentence_vectors) if sentence_vectors else np.zeros((0, dim), np.float32)
     data = SegmentData(
         articles=[articles[a] for a in used],

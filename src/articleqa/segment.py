@@ -257,6 +257,20 @@ class Segment:
         codes = np.asarray(self.sentence_codes[s : s + c])
         return np.asarray(self.sentence_spans[s : s + c]), self._sentence_codec.decode(codes)
 
+    def best_sentence(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """For each passage row, its best sentence's cosine with the vector (-1 without sentences):
+        all the rows' sentences decoded and scored at once."""
+        table = np.asarray(self.chunks[np.asarray(rows, dtype=np.int64)])
+        counts = table["sentences"].astype(np.int64)
+        out = np.full(len(rows), -1.0, np.float32)
+        has = counts > 0
+        if not has.any():
+            return out
+        codes = np.asarray(self.sentence_codes[ranges(table["sentence"][has], counts[has])])
+        sims = self._sentence_codec.decode(codes) @ np.asarray(vector, np.float32).reshape(-1)
+        out[has] = np.maximum.reduceat(sims, offsets_of(counts[has])[:-1])
+        return out
+
     def article_rows(self, row: int) -> range:
         """The passage rows of article `row`."""
         first, count = int(self.table[row]["chunk"]), int(self.table[row]["chunks"])
