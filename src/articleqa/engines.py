@@ -17,6 +17,8 @@ from typing import Protocol
 
 import numpy as np
 
+from .storage import RowFile
+
 VECTORS = "dense.npy"
 IDS = "dense_ids.npy"
 GRAPH = "dense.hnsw"
@@ -129,7 +131,7 @@ class _Stored:
 
     @staticmethod
     def _load_rows(folder: Path, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        vectors = np.load(folder / VECTORS, mmap_mode="r", allow_pickle=False)
+        vectors = RowFile(folder / VECTORS)
         ids = np.load(folder / IDS, allow_pickle=False)
         if vectors.ndim != 2 or vectors.shape[1] != dim or len(vectors) != len(ids):
             raise ValueError(f"dense vectors of shape {vectors.shape} for {len(ids)} ids, expected width {dim}")

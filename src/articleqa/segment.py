@@ -21,7 +21,6 @@ Rows are ordered by key; every per-passage file is row-aligned with chunks.npy.
 from __future__ import annotations
 
 import json
-import mmap
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -193,8 +192,8 @@ class Segment:
         self.content_hashes: list[str] = keys["content_hash"]
         self.origins: list[str] = keys["origin"]
         self.sources: list[str] = keys["source"]
-        self.sentence_spans = np.load(self.folder / SPANS, mmap_mode="r", allow_pickle=False)
-        self.sentence_codes = np.load(self.folder / SENTENCES, mmap_mode="r", allow_pickle=False)
+        self.sentence_spans = storage.RowFile(self.folder / SPANS)
+        self.sentence_codes = storage.RowFile(self.folder / SENTENCES)
         self._sentence_codec = Int8Codec(dim)
         self.tokens = TokenTable.load(self.folder, n, codec)
         self.postings = Postings.load(self.folder, n)
@@ -202,8 +201,7 @@ class Segment:
         # Opened now, not when first read: a merge may delete this folder while we still use it,
         # and an open file (or mapping) outlives its name.
         self.headings = [tuple(h) for h in json.loads((self.folder / HEADINGS).read_text(encoding="utf-8"))]
-        with open(self.folder / ARTICLES, "rb") as fh:
-            self._text = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        self._text = os.open(self.folder / ARTICLES, os.O_RDONLY)
         self._check(n)
         # Per segment, so a segment that leaves the index takes its cached articles with it.
         self.article = lru_cache(maxsize=256)(self._article)
@@ -219,6 +217,10 @@ class Segment:
         if self.engine.count() != n:
             raise ValueError(f"segment {self.name}: {self.engine.count()} vectors for {n} passages")
 
+    def __del__(self) -> None:
+        if getattr(self, "_text", None) is not None:
+            os.close(self._text)
+
     def __len__(self) -> int:
         return len(self.keys)
 
@@ -227,7 +229,7 @@ class Segment:
 
     def _article(self, row: int) -> Article:
         offset, length = int(self.table[row]["offset"]), int(self.table[row]["length"])
-        return article_from_row(json.loads(self._text[offset : offset + length]))
+        return article_from_row(json.loads(os.pread(self._text, length, offset)))
 
     def chunk(self, row: int) -> Chunk:
         r = self.chunks[row]

@@ -45,6 +45,67 @@ LEGACY_FILES = (
 )
 
 
+class RowFile:
+    """A .npy file whose rows are read on demand with pread, not memory-mapped.
+
+    A question reads a hundred candidates' rows at random. Through a memory map every page touched
+    stays resident in the process, and the kernel maps the cached pages around each fault too: a
+    server's memory grew by 360 MB of token codes in 200 questions at 100k passages. Reading the
+    rows leaves nothing behind. The open descriptor outlives the file's name, like a mapping.
+    """
+
+    def __init__(self, path: Path) -> None:
+        with open(path, "rb") as fh:
+            fmt = np.lib.format
+            version = fmt.read_magic(fh)
+            read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, fortran, dtype = read_header(fh)
+            self._offset = fh.tell()
+        if fortran or not shape:
+            raise ValueError(f"{path}: not a C-ordered array of rows")
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self.ndim = len(self.shape)
+        self._row_bytes = self.dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        whole = self._read(0, len(self))
+        return whole if dtype is None else whole.astype(dtype)
+
+    def _read(self, start: int, stop: int) -> np.ndarray:
+        size = (stop - start) * self._row_bytes
+        data = os.pread(self._fd, size, self._offset + start * self._row_bytes) if size else b""
+        if len(data) != size:
+            raise ValueError(f"a row file ends early ({len(data)} of {size} bytes)")
+        return np.frombuffer(data, self.dtype).reshape((stop - start, *self.shape[1:]))
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self))
+            if step == 1:
+                return self._read(start, max(start, stop))
+            key = np.arange(start, stop, step)
+        rows = np.asarray(key, dtype=np.int64).reshape(-1)
+        if not len(rows):
+            return np.zeros((0, *self.shape[1:]), self.dtype)
+        if rows.min() < 0 or rows.max() >= len(self):
+            raise IndexError(f"row {int(rows.max())} of {len(self)}")
+        # One read per run of consecutive rows (a passage's word pieces are one run).
+        breaks = np.nonzero(np.diff(rows) != 1)[0] + 1
+        starts = np.concatenate([[0], breaks])
+        ends = np.concatenate([breaks, [len(rows)]])
+        parts = [self._read(int(rows[a]), int(rows[b - 1]) + 1) for a, b in zip(starts, ends)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
 def read_manifest(folder: Path) -> dict | None:
     """The published manifest, or None where there is none."""
     path = Path(folder) / MANIFEST

@@ -243,7 +243,9 @@ class TokenTable:
     @classmethod
     def load(cls, folder: Path, passages: int, codec: Codec) -> TokenTable:
         """Mapped, not read: only the candidates' codes are paged in."""
-        codes = np.load(Path(folder) / TOKENS, mmap_mode="r", allow_pickle=False)
+        from .storage import RowFile
+
+        codes = RowFile(Path(folder) / TOKENS)
         offsets = np.load(Path(folder) / OFFSETS, allow_pickle=False)
         if len(offsets) != passages + 1 or offsets[-1] != len(codes):
             raise ValueError(f"token vectors for {len(offsets) - 1} passages, the segment has {passages}")
