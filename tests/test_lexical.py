@@ -79,3 +79,19 @@ def test_postings_round_trip_through_files(tmp_path):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(postings, name))
     with pytest.raises(ValueError, match="postings for 7 passages, the segment has 8"):
         Postings.load(tmp_path, 8)
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "zeros"), [(1_000_000, 50, 0.5), (480_000, 50, 0.99), (1000, 50, 0.9), (200, 5, 0.0)]
+)
+def test_top_is_exact_on_large_score_arrays_with_ties(n, k, zeros):
+    from articleqa.lexical import top
+
+    rng = np.random.default_rng(n)
+    scores = rng.random(n).astype(np.float32)
+    scores[rng.random(n) < zeros] = 0
+    scores[[5, 7]] = scores.max()  # a tie at the top: the lower row first
+    _, rows = top(scores, k)
+    want = np.flatnonzero(scores > 0)
+    want = want[np.lexsort((want, -scores[want]))][:k]
+    assert rows.tolist() == want.tolist()

@@ -10,14 +10,13 @@ same calls.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from .storage import RowFile
+from .threads import single_threaded
 
 VECTORS = "dense.npy"
 IDS = "dense_ids.npy"
@@ -138,21 +137,6 @@ class _Stored:
         return ids, vectors
 
 
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Search one question on one thread: on a busy machine, OpenMP threads that wait for each
-    other made a 20k-vector scan 7 times slower (docs/benchmarks.md). The setting is the calling
-    thread's own, so a build running elsewhere keeps its threads."""
-    import faiss
-
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
-
-
 def _empty(queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros((len(queries), k), np.float32), np.full((len(queries), k), -1, np.int64)
 
@@ -235,7 +219,7 @@ class _Indexed(_Stored):
         params = self._params(fetch)
         if self._selector is not None:
             params.sel = self._selector[0]
-        with _one_thread():
+        with single_threaded():
             found_scores, rows = self._index().search(queries, fetch, params=params)
         for q in range(len(queries)):
             keep = rows[q] >= 0

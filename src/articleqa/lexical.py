@@ -152,6 +152,14 @@ class BM25:
         self.size = sum(len(p) if live is None else int(live.sum()) for p, live in self._parts)
         total = sum(int(p.lengths.sum() if live is None else p.lengths[live].sum()) for p, live in self._parts)
         self.mean_length = total / self.size if self.size else 0.0
+        self._norms: list[np.ndarray | None] = [None] * len(self._parts)
+
+    def _norm(self, i: int) -> np.ndarray:
+        """k1 · (1 - b + b · length / mean length) for each row of segment i, computed once."""
+        if self._norms[i] is None:
+            lengths = self._parts[i][0].lengths.astype(np.float32)
+            self._norms[i] = (K1 * ((1 - B) + B * lengths / self.mean_length)).astype(np.float32)
+        return self._norms[i]
 
     def __len__(self) -> int:
         return self.size
@@ -187,9 +195,7 @@ class BM25:
                     continue
                 rows, tfs = f
                 tf = tfs.astype(np.float32)
-                lengths = self._parts[i][0].lengths[rows]
-                norm = K1 * ((1 - B) + B * lengths / self.mean_length)
-                contrib = (times * idf * tf / (norm + tf)).astype(np.float32)
+                contrib = np.float32(times * idf) * tf / (self._norm(i)[rows] + tf)
                 if out[i] is None:
                     out[i] = np.zeros(len(self._parts[i][0]), np.float32)
                 # Rows are unique within one term's postings, so fancy-index addition is exact.
@@ -198,10 +204,20 @@ class BM25:
 
 
 def top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, rows) of the best k rows with a positive score, best first."""
-    k = min(k, int((scores > 0).sum()))
+    """(scores, rows) of the best k rows with a positive score, best first (ties: lower row first)."""
+    n = len(scores)
+    k = min(k, n)
     if k <= 0:
         return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-    rows = np.argpartition(-scores, k - 1)[:k]
-    rows = rows[np.argsort(-scores[rows], kind="stable")]
+    if n > 64 * k:
+        # The k-th best of a sample is at most the k-th best of all, so every row of the true top k
+        # scores at least that much: select among those few instead of all rows.
+        sample = scores[:: n // (16 * k)]
+        floor = np.partition(sample, len(sample) - k)[len(sample) - k]
+        rows = np.flatnonzero(scores >= max(floor, np.float32(1e-30)))
+    else:
+        rows = np.flatnonzero(scores > 0)
+    if len(rows) > k:
+        rows = rows[np.argpartition(scores[rows], len(rows) - k)[len(rows) - k :]]
+    rows = rows[np.lexsort((rows, -scores[rows]))]
     return scores[rows], rows.astype(np.int64)

@@ -117,7 +117,10 @@ class PQCodec:
         codes = np.ascontiguousarray(codes, dtype=np.uint8)
         if not len(codes):
             return np.zeros((0, self.dim), np.float32), np.zeros(0, np.float32)
-        vectors = self._pq.decode(codes)
+        from .threads import single_threaded
+
+        with single_threaded():
+            vectors = self._pq.decode(codes)
         if self._pq.nbits == 8:  # one byte per sub-vector: the table applies
             squares = self._squares[self._offsets + codes].sum(axis=1)
         else:
