@@ -76,23 +76,29 @@ class Postings:
 
     @classmethod
     def _from_triplets(cls, vocab, term_ids, row_ids, freqs, lengths) -> Postings:
-        order = np.lexsort((row_ids, term_ids))
-        counts = np.bincount(term_ids, minlength=len(vocab)) if len(term_ids) else np.zeros(len(vocab), np.int64)
+        return cls._from_keys(vocab, _posting_keys(term_ids, row_ids, freqs, len(lengths)), lengths)
+
+    @classmethod
+    def _from_keys(cls, vocab: dict[str, int], keys: np.ndarray, lengths: np.ndarray) -> Postings:
+        """Postings from one int64 per posting, (term · rows + row) · 2^16 + tf: sorting them in
+        place orders postings by term, then row, holding nothing else as large (a merge of
+        50 million postings would otherwise hold several index arrays)."""
+        size = max(len(lengths), 1)
+        keys.sort()
+        tfs = (keys & 0xFFFF).astype(np.uint16)
+        keys >>= 16
+        rows = (keys % size).astype(np.int32)
+        keys //= size
+        counts = np.bincount(keys, minlength=len(vocab)) if len(keys) else np.zeros(len(vocab), np.int64)
         indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        return cls(
-            vocab,
-            indptr,
-            row_ids[order].astype(np.int32),
-            np.minimum(freqs[order], np.iinfo(np.uint16).max).astype(np.uint16),
-            np.asarray(lengths, dtype=np.int32),
-        )
+        return cls(vocab, indptr, rows, tfs, np.asarray(lengths, dtype=np.int32))
 
     @classmethod
     def merge(cls, parts: Sequence[tuple[Postings, np.ndarray, np.ndarray]], size: int) -> Postings:
         """One index of `size` rows from existing ones, without re-tokenizing: from each part,
         row keep[i] becomes row new_rows[i]."""
         vocab: dict[str, int] = {}
-        term_ids, row_ids, freqs = [], [], []
+        keys = []
         lengths = np.zeros(size, np.int32)
         for postings, keep, new_rows in parts:
             keep = np.asarray(keep, dtype=np.int64)
@@ -103,11 +109,9 @@ class Postings:
             per_term = np.repeat(np.arange(len(postings.terms)), np.diff(postings.indptr))
             rows = mapping[np.asarray(postings.rows)]
             kept = rows >= 0
-            term_ids.append(local[per_term[kept]] if len(local) else np.zeros(0, np.int64))
-            row_ids.append(rows[kept])
-            freqs.append(np.asarray(postings.tfs)[kept].astype(np.int64))
-        cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.int64)  # noqa: E731
-        return cls._from_triplets(vocab, cat(term_ids), cat(row_ids), cat(freqs), lengths)
+            if len(local):
+                keys.append(_posting_keys(local[per_term[kept]], rows[kept], np.asarray(postings.tfs)[kept], size))
+        return cls._from_keys(vocab, np.concatenate(keys) if keys else np.zeros(0, np.int64), lengths)
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -201,6 +205,11 @@ class BM25:
                 # Rows are unique within one term's postings, so fancy-index addition is exact.
                 out[i][rows] += contrib
         return out
+
+
+def _posting_keys(term_ids, row_ids, freqs, size: int) -> np.ndarray:
+    tf = np.minimum(np.asarray(freqs, dtype=np.int64), 0xFFFF)
+    return ((np.asarray(term_ids, dtype=np.int64) * max(size, 1) + np.asarray(row_ids, dtype=np.int64)) << 16) | tf
 
 
 def top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
