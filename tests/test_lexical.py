@@ -43,9 +43,7 @@ def test_one_segment_scores_as_bm25s(query):
 def test_segments_with_deletions_score_as_a_fresh_index_of_the_live_passages(query):
     first, second = DOCS[:4], DOCS[4:]
     live_first = np.array([True, False, True, True])  # the bicycle passage was deleted
-    index = BM25(
-        [(Postings.from_terms(tokenize(first)), live_first), (Postings.from_terms(tokenize(second)), None)]
-    )
+    index = BM25([(Postings.from_terms(tokenize(first)), live_first), (Postings.from_terms(tokenize(second)), None)])
     got = flat(index, query, [4, 3])
     live_docs = [d for d, keep in zip(DOCS, [*live_first, True, True, True]) if keep]
     want = bm25s_scores(live_docs, query)
@@ -91,7 +89,52 @@ def test_top_is_exact_on_large_score_arrays_with_ties(n, k, zeros):
     scores = rng.random(n).astype(np.float32)
     scores[rng.random(n) < zeros] = 0
     scores[[5, 7]] = scores.max()  # a tie at the top: the lower row first
+    kth = np.sort(scores)[-k]
+    scores[[n - 1, n - 2, 3]] = kth  # ties with the k-th best: again the lower rows first
     _, rows = top(scores, k)
     want = np.flatnonzero(scores > 0)
     want = want[np.lexsort((want, -scores[want]))][:k]
     assert rows.tolist() == want.tolist()
+
+
+def zipf_segments(seed: int) -> tuple[BM25, list[int]]:
+    """Two segments of passages over a vocabulary where a few terms are in most passages (as
+    "cell" or "patient" in SciFact) and most terms are rare, one segment with deletions."""
+    rng = np.random.default_rng(seed)
+    vocab = [f"w{i}" for i in range(3000)]
+    p = 1 / np.arange(1, len(vocab) + 1) ** 1.1
+    p /= p.sum()
+
+    def passages(n):
+        return [list(rng.choice(vocab, size=rng.integers(5, 60), p=p)) for _ in range(n)]
+
+    first, second = Postings.from_terms(passages(6000)), Postings.from_terms(passages(2500))
+    live = rng.random(6000) > 0.1
+    return BM25([(first, live), (second, None)]), [6000, 2500]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_pruned_top_and_lookups_equal_full_scoring_to_the_bit(seed):
+    from articleqa.lexical import top
+
+    index, sizes = zipf_segments(seed)
+    rng = np.random.default_rng(seed)
+    pruned = 0
+    for _ in range(40):
+        # Questions mixing common and rare terms, some repeated.
+        terms = [f"w{i}" for i in rng.integers(0, 3000, size=rng.integers(1, 12)) // rng.integers(1, 50)]
+        matches = index.query(" ".join(terms))
+        for i, size in enumerate(sizes):
+            full = matches.all(i)
+            for n in (1, 5, 50):
+                scores, rows = matches.top(i, n)
+                want_scores, want_rows = top(full, n) if full is not None else ([], [])
+                assert rows.tolist() == list(want_rows)
+                assert scores.tolist() == list(want_scores)
+            some = rng.integers(0, size, 300)
+            got = matches.of(i, some)
+            assert got.tolist() == (full[some] if full is not None else np.zeros(300)).tolist()
+            if full is not None:
+                touched = len(np.flatnonzero(full))
+                pruned += touched > 50  # a question matching many passages: the pruned path
+    assert pruned > 20

@@ -72,6 +72,22 @@ def test_removed_file_stays_out_until_its_content_changes(built, corpus, fake_em
     assert "steep climbs" in built.index.articles["bicycle-chain"].text
 
 
+def test_articles_are_looked_up_among_live_ones_only(built, corpus):
+    # A replaced article sits in an old segment (deleted) and a new one (live); a removed one
+    # only in an old one. Lookups by id, the count and the listing must all agree.
+    path = corpus / "bicycle-chain.txt"
+    path.write_text(path.read_text() + "\nOil it after rain.\n")
+    built.sync([corpus])
+    built.remove("green-tea")
+    articles = built.index.articles
+    assert len(articles) == len(list(articles)) == len(built.index.article_keys())
+    assert "green-tea" not in articles and "green-tea" not in list(articles)
+    with pytest.raises(KeyError):
+        articles["green-tea"]
+    assert "Oil it after rain." in articles["bicycle-chain"].text
+    assert built.index.article_key("bicycle-chain")[0] == articles["bicycle-chain"].content_hash
+
+
 def test_add_bytes_never_uses_the_file_name_as_a_path(tmp_path, make_library, monkeypatch):
     work = tmp_path / "a" / "b"
     work.mkdir(parents=True)

@@ -77,9 +77,13 @@ def plan(
     `mirror`: the index should hold `upsert` and nothing else of its kind: `path` articles whose
     source is in `scope` (all of them when no scope is given) and are not in `upsert` leave; with
     `prune`, every article not in `upsert` leaves."""
-    known = index.article_keys()
+    upsert, delete = list(upsert), list(delete)
+    if mirror:
+        known = index.article_keys()
+    else:  # only the articles named: a change to a large library does not walk all of it
+        wanted = {a.id for a in upsert} | set(delete)
+        known = {i: key for i in wanted if (key := index.article_key(i)) is not None}
     removed_record = dict(index.removed)
-    upsert = list(upsert)
     if mirror:
         upsert = [a for a in upsert if removed_record.get(a.id) != a.content_hash]
     fresh, added, replaced, unchanged, origins = [], [], [], [], {}
@@ -289,5 +293,3 @@ def encode(
         postings=Postings.from_terms(tokenize(texts) if texts else []),
     )
     return data, target
-
-

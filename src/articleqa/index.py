@@ -16,7 +16,7 @@ import numpy as np
 
 from . import engines, legacy, storage
 from .errors import IndexCorrupt, IndexMismatch, IndexMissing
-from .lexical import BM25
+from .lexical import BM25, Matches
 from .schema import Article, Chunk
 from .segment import Segment
 from .settings import INDEX_FORMAT, ChunkerSettings
@@ -164,10 +164,33 @@ class Index:
                 out[seg.article_ids[row]] = (i, int(row))
         return out
 
+    def where(self, article_id: str) -> tuple[int, int] | None:
+        """(segment, article row) of a live article; a lookup per segment, so a change to a
+        large library does not walk all its articles."""
+        for s, (seg, live) in enumerate(zip(self.segments, self.live)):
+            row = seg.article_row(article_id)
+            if row is not None and (live is None or live[seg.table["chunk"][row]]):
+                return s, row
+        return None
+
     @property
     def articles(self) -> Mapping[str, Article]:
         """Live articles by id (read from disk when looked at)."""
         return ArticleMap(self)
+
+    def article_count(self) -> int:
+        return sum(
+            len(seg.article_ids) if live is None else int(live[seg.table["chunk"]].sum())
+            for seg, live in zip(self.segments, self.live)
+        )
+
+    def article_key(self, article_id: str) -> tuple[str, str, str] | None:
+        """(content hash, origin, source) of a live article, or None."""
+        where = self.where(article_id)
+        if where is None:
+            return None
+        seg, row = self.segments[where[0]], where[1]
+        return seg.content_hashes[row], seg.origins[row], seg.sources[row]
 
     def article_keys(self) -> dict[str, tuple[str, str, str]]:
         """id -> (content hash, origin, source) of every live article, without reading any text."""
@@ -184,14 +207,14 @@ class Index:
         }
 
     def chunks_of(self, article_id: str) -> list[Chunk]:
-        where = self._article_index.get(article_id)
+        where = self.where(article_id)
         if where is None:
             return []
         seg = self.segments[where[0]]
         return [seg.chunk(r) for r in seg.article_rows(where[1])]
 
     def keys_of(self, article_id: str) -> np.ndarray:
-        where = self._article_index.get(article_id)
+        where = self.where(article_id)
         if where is None:
             return np.zeros(0, np.int64)
         seg = self.segments[where[0]]
@@ -269,7 +292,7 @@ class Index:
         return out
 
     def lexical_scores(self, query: str) -> LexicalScores:
-        return LexicalScores(self, self.lexical.scores(query))
+        return LexicalScores(self, self.lexical.query(query))
 
     def sentences_of(self, chunk: Chunk) -> tuple[list[tuple[int, int]], np.ndarray]:
         """The passage's sentences, as spans relative to the passage, and their vectors."""
@@ -348,20 +371,21 @@ class ArticleMap(Mapping):
 
     def __init__(self, index: Index) -> None:
         self._index = index
-        self._where = index._article_index
 
     def __getitem__(self, article_id: str) -> Article:
-        s, row = self._where[article_id]
-        return self._index.segments[s].article(row)
+        where = self._index.where(article_id) if isinstance(article_id, str) else None
+        if where is None:
+            raise KeyError(article_id)
+        return self._index.segments[where[0]].article(where[1])
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._where)
+        return iter(self._index._article_index)
 
     def __len__(self) -> int:
-        return len(self._where)
+        return self._index.article_count()
 
     def __contains__(self, article_id: object) -> bool:
-        return article_id in self._where
+        return isinstance(article_id, str) and self._index.where(article_id) is not None
 
 
 def check_manifest(manifest: dict, folder: Path, *, model: str | None, chunker: ChunkerSettings | None) -> None:
@@ -384,20 +408,17 @@ def check_manifest(manifest: dict, folder: Path, *, model: str | None, chunker: 
 class LexicalScores:
     """BM25 scores of one question over a snapshot: the best passages, or any passage's score."""
 
-    def __init__(self, index: Index, per_segment: list[np.ndarray | None]) -> None:
+    def __init__(self, index: Index, matches: Matches) -> None:
         self._index = index
-        self._scores = per_segment
+        self._matches = matches
 
     def top(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, keys) of the n best passages with a positive score, best first."""
-        from .lexical import top
-
         scores, keys = [], []
-        for seg, s in zip(self._index.segments, self._scores):
-            if s is not None:
-                sc, rows = top(s, n)
-                scores.append(sc)
-                keys.append(seg.keys[rows])
+        for i, seg in enumerate(self._index.segments):
+            sc, rows = self._matches.top(i, n)
+            scores.append(sc)
+            keys.append(seg.keys[rows])
         if not scores:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
         scores, keys = np.concatenate(scores), np.concatenate(keys)
@@ -407,6 +428,5 @@ class LexicalScores:
     def of(self, keys: Sequence[int]) -> np.ndarray:
         out = np.zeros(len(keys), np.float32)
         for s, pos, rows in self._index.locate(keys).groups():
-            if self._scores[s] is not None:
-                out[pos] = self._scores[s][rows]
+            out[pos] = self._matches.of(s, rows)
         return out

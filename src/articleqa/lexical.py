@@ -182,29 +182,117 @@ class BM25:
         """The terms that occur in some live passage."""
         return {t for t in terms if any(self._live_postings(t))}
 
+    def query(self, query: str) -> Matches:
+        """The question's terms with their postings in each segment, ready to score."""
+        terms = []
+        if self.size:
+            counts = Counter(tokenize([query])[0])  # a repeated query term counts each time, as in bm25s
+            for term, times in counts.items():
+                found = self._live_postings(term)
+                df = sum(len(f[0]) for f in found if f is not None)
+                if df:
+                    idf = np.log(1 + (self.size - df + 0.5) / (df + 0.5))
+                    terms.append((df, term, np.float32(times * idf), found))
+        # Rarest first: the same order on every path, so a passage's float32 sum is the same whether
+        # it was scored in full or looked up (Matches.top and Matches.of agree to the bit).
+        terms.sort(key=lambda t: (t[0], t[1]))
+        return Matches(self, [(weight, found) for _, _, weight, found in terms])
+
     def scores(self, query: str) -> list[np.ndarray | None]:
         """Each segment's BM25 scores for the query, one per row (None: no row matches)."""
-        if not self.size:
-            return [None] * len(self._parts)
-        counts = Counter(tokenize([query])[0])  # a repeated query term counts each time, as in bm25s
-        out: list[np.ndarray | None] = [None] * len(self._parts)
-        for term, times in counts.items():
-            found = self._live_postings(term)
-            df = sum(len(f[0]) for f in found if f is not None)
-            if not df:
-                continue
-            idf = np.log(1 + (self.size - df + 0.5) / (df + 0.5))
-            for i, f in enumerate(found):
-                if f is None:
-                    continue
-                rows, tfs = f
-                tf = tfs.astype(np.float32)
-                contrib = np.float32(times * idf) * tf / (self._norm(i)[rows] + tf)
-                if out[i] is None:
-                    out[i] = np.zeros(len(self._parts[i][0]), np.float32)
-                # Rows are unique within one term's postings, so fancy-index addition is exact.
-                out[i][rows] += contrib
+        matches = self.query(query)
+        return [matches.all(i) for i in range(len(self._parts))]
+
+
+class Matches:
+    """One question's BM25 over the segments: a segment's best rows, or the scores of given rows.
+
+    A term adds at most its weight (repeats · idf) to a passage's score, since tf / (norm + tf) < 1.
+    `top` scores the rare terms first; once the weights of the terms left add up to less than
+    the n-th best score so far, a passage none of the scored terms matched cannot reach the top
+    n, and the common terms (most of the postings) are looked up only for the passages that
+    still can (MaxScore, Turtle and Flood 1995). The result is exact.
+    """
+
+    def __init__(self, bm25: BM25, terms: list[tuple[np.float32, list]]) -> None:
+        self._bm25 = bm25
+        self._terms = terms
+
+    def _segment(self, i: int) -> list[tuple[np.float32, np.ndarray, np.ndarray]]:
+        return [(w, *found[i]) for w, found in self._terms if found[i] is not None]
+
+    def _impact(self, i: int, weight: np.float32, rows: np.ndarray, tfs: np.ndarray) -> np.ndarray:
+        tf = tfs.astype(np.float32)
+        return weight * tf / (self._bm25._norm(i)[rows] + tf)
+
+    def all(self, i: int) -> np.ndarray | None:
+        """Segment i's score of every row (None: no row matches)."""
+        terms = self._segment(i)
+        if not terms:
+            return None
+        out = np.zeros(len(self._bm25._parts[i][0]), np.float32)
+        for weight, rows, tfs in terms:
+            # Rows are unique within one term's postings, so fancy-index addition is exact.
+            out[rows] += self._impact(i, weight, rows, tfs)
         return out
+
+    def of(self, i: int, rows: np.ndarray) -> np.ndarray:
+        """Segment i's scores of the given rows."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.zeros(len(rows), np.float32)
+        for weight, found, tfs in self._segment(i):
+            hit, at = _lookup(found, rows)
+            out[hit] += self._impact(i, weight, rows[hit], tfs[at])
+        return out
+
+    def top(self, i: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rows) of segment i's best n rows with a positive score, best first."""
+        terms = self._segment(i)
+        if not terms or n <= 0:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        size = len(self._bm25._parts[i][0])
+        acc = np.zeros(size, np.float32)
+        bounds = np.array([w for w, _, _ in terms], np.float64)
+        left = bounds.sum() - np.cumsum(bounds)  # after term j, the most the other terms can add
+        left = left * (1 + 1e-5) + 1e-6  # float32 sums: never prune on a rounding error
+        floor = np.float32(0)  # at most the n-th best score: the n-th best of some matched rows
+        scored = 0
+        for j, (weight, rows, tfs) in enumerate(terms):
+            acc[rows] += self._impact(i, weight, rows, tfs)
+            scored += len(rows)
+            if j + 1 == len(terms) or left[j] >= bounds[: j + 1].sum():
+                continue  # nothing scored so far could outrun the terms left
+            # One term's rows are distinct, so the n-th best among them is a safe floor.
+            if len(rows) >= n:
+                floor = max(floor, np.partition(acc[rows], len(rows) - n)[len(rows) - n])
+            if left[j] < floor:
+                if scored * 8 < size:
+                    matched = np.sort(np.concatenate([t[1] for t in terms[: j + 1]]))
+                    matched = matched[np.r_[True, matched[1:] != matched[:-1]]]  # distinct
+                    matched = matched[acc[matched] + left[j] >= floor]
+                else:
+                    matched = np.flatnonzero(acc >= floor - left[j])
+                return self._finish(i, n, acc, matched, floor, terms[j + 1 :], left[j + 1 :])
+        return top(acc, n)
+
+    def _finish(self, i, n, acc, rows, floor, terms, left) -> tuple[np.ndarray, np.ndarray]:
+        """Only `rows` can reach the top n: add the other terms to them, dropping a row as soon as
+        the terms still left could not lift it to the n-th best score so far."""
+        for (weight, found, tfs), rest in zip(terms, left):
+            hit, at = _lookup(found, rows)
+            acc[rows[hit]] += self._impact(i, weight, rows[hit], tfs[at])
+            if len(rows) > n:
+                floor = max(floor, np.partition(acc[rows], len(rows) - n)[len(rows) - n])
+            rows = rows[acc[rows] + rest >= floor]
+        scores, best = top(acc[rows], n)
+        return scores, rows[best]
+
+
+def _lookup(found: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which of `rows` (ascending or not) occur in the ascending `found`, and where."""
+    at = np.minimum(np.searchsorted(found, rows), len(found) - 1)
+    hit = found[at] == rows
+    return hit, at[hit]
 
 
 def _posting_keys(term_ids, row_ids, freqs, size: int) -> np.ndarray:
@@ -227,6 +315,8 @@ def top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     else:
         rows = np.flatnonzero(scores > 0)
     if len(rows) > k:
-        rows = rows[np.argpartition(scores[rows], len(rows) - k)[len(rows) - k :]]
-    rows = rows[np.lexsort((rows, -scores[rows]))]
+        # Every row tied with the k-th best stays in until the sort, which puts the lower rows first.
+        kth = np.partition(scores[rows], len(rows) - k)[len(rows) - k]
+        rows = rows[scores[rows] >= kth]
+    rows = rows[np.lexsort((rows, -scores[rows]))][:k]
     return scores[rows], rows.astype(np.int64)

@@ -327,8 +327,8 @@ class Library:
         stem = Path(filename.replace("\\", "/")).name
         base = _safe_id(Path(stem).stem)
         article_id, n = base, 2
-        known = self.index.article_keys()
-        while article_id in known and known[article_id][1] == "path":
+        index = self.index
+        while (key := index.article_key(article_id)) is not None and key[1] == "path":
             article_id, n = f"{base}-{n}", n + 1
         article = parse(data, name=stem, article_id=article_id, source=f"upload:{stem}")
         self.add(article, progress=progress)

@@ -198,6 +198,7 @@ class Segment:
         self.tokens = TokenTable.load(self.folder, n, codec)
         self.postings = Postings.load(self.folder, n)
         self.engine = engines.load(self.folder, self.meta["dense"], dim)
+        self._article_rows: dict[str, int] | None = None
         # Opened now, not when first read: a merge may delete this folder while we still use it,
         # and an open file (or mapping) outlives its name.
         self.headings = [tuple(h) for h in json.loads((self.folder / HEADINGS).read_text(encoding="utf-8"))]
@@ -205,6 +206,12 @@ class Segment:
         self._check(n)
         # Per segment, so a segment that leaves the index takes its cached articles with it.
         self.article = lru_cache(maxsize=256)(self._article)
+
+    def article_row(self, article_id: str) -> int | None:
+        """The row of an article held in this segment (live or not), by id."""
+        if self._article_rows is None:  # once per segment: snapshots share their segments
+            self._article_rows = {a: i for i, a in enumerate(self.article_ids)}
+        return self._article_rows.get(article_id)
 
     def _check(self, n: int) -> None:
         m = self.meta["articles"]
