@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -93,6 +94,7 @@ def test_info_shows_counts(built, home):
     assert "articles:  2" in result.stdout
     assert "passages:  2" in result.stdout
     assert "all-MiniLM-L6-v2" in result.stdout
+    assert re.search(r"^size: +\d+\.\d (KiB|MiB)$", result.stdout, re.M)  # read by a person, not in bytes
 
 
 def test_search_of_a_missing_index_is_a_clean_error(home, tmp_path):

@@ -229,7 +229,7 @@ def cmd_info(args) -> int:
     print(f"articles:  {info.articles}")
     print(f"passages:  {info.chunks}")
     print(f"model:     {info.model} ({info.dim} dimensions)")
-    print(f"size:      {info.size_bytes / 1024:.1f} KiB")
+    print(f"size:      {_size(info.size_bytes)}")
     deleted = f" ({info.deleted_passages} deleted passages awaiting a merge)" if info.deleted_passages else ""
     print(f"segments:  {info.segments}{deleted}")
     for engine, entry in sorted(info.dense.items()):
@@ -325,3 +325,14 @@ def _print_hit(hit) -> None:
         if para.strip():
             print(textwrap.fill(para, width=width, initial_indent="   ", subsequent_indent="   "))
     print()
+
+
+def _size(n: float) -> str:
+    """Bytes as a person reads them: 148.4 KiB, 7.5 GiB."""
+    if n < 1024:
+        return f"{int(n)} bytes"
+    for unit in ("KiB", "MiB"):
+        n /= 1024
+        if n < 1024:
+            return f"{n:.1f} {unit}"
+    return f"{n / 1024:.1f} GiB"
