@@ -33,3 +33,30 @@ def test_bench_writes_results_and_plots(tmp_path):
     assert results["builtin"]["quality"]["hybrid"]["questions"] > 0
     assert (tmp_path / "bench-quality.png").stat().st_size > 0
     assert (tmp_path / "bench-latency.png").stat().st_size > 0
+
+
+def test_baselines_rank_whole_documents_with_plain_bm25_and_dense(tmp_path):
+    from articleqa.bench import baselines
+    from articleqa.schema import Article
+    from fakes import FakeEmbedder
+
+    articles = [
+        Article(
+            id="tea",
+            title="Green tea",
+            text="Steep green tea at 75 degrees; boiling water makes it bitter.",
+            source="t",
+        ),
+        Article(
+            id="chain", title="Bicycle chains", text="Oil the chain lightly and wipe off the excess oil.", source="c"
+        ),
+        Article(
+            id="bread", title="Sourdough", text="Feed the sourdough starter flour and water every day.", source="b"
+        ),
+    ]
+    queries = {"q1": "why is my green tea bitter", "q2": "how to oil a bicycle chain"}
+    qrels = {"q1": {"tea": 1}, "q2": {"chain": 1}}
+    out = baselines(articles, queries, qrels, FakeEmbedder(), tmp_path)
+    assert out["bm25"]["ndcg@10"] == 1.0 and out["bm25"]["queries"] == 2
+    assert out["dense"]["ndcg@10"] > 0.5
+    assert list(tmp_path.glob("docvectors-*.npy"))  # whole-document vectors are cached
