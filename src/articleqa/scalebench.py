@@ -123,8 +123,13 @@ def serve(folder: Path, queries: int) -> dict:
     questions = synthetic_questions(queries)
     vectors, tokens = embedder.encode_tokens(questions)
     settings = Settings(model=embedder.name)
-    for q, v, t in zip(questions[:5], vectors, tokens):  # warm-up
+    # The first pass reads postings and vectors from disk into the page cache; the timed pass is
+    # a server that has been answering for a while. Both are reported.
+    first_pass = []
+    for q, v, t in zip(questions, vectors, tokens):
+        start = time.perf_counter()
         search_index(index, q, v, k=5, mode="hybrid", settings=settings, query_tokens=t)
+        first_pass.append((time.perf_counter() - start) * 1000)
     timings: dict[str, list[float]] = {"hybrid": [], "dense": [], "ann": []}
     for q, v, t in zip(questions, vectors, tokens):
         for mode in ("hybrid", "dense"):
@@ -136,7 +141,6 @@ def serve(folder: Path, queries: int) -> dict:
         timings["ann"].append((time.perf_counter() - start) * 1000)
     serving_rss = rss_mib()
     serving_memory = memory_mib()
-    recall = _recall(index, vectors[: min(queries, 100)])
     add_s, remove_s = [], []
     for i in range(5):
         article = Article(
@@ -151,6 +155,10 @@ def serve(folder: Path, queries: int) -> dict:
         start = time.perf_counter()
         lib.remove(article.id)
         remove_s.append(time.perf_counter() - start)
+    peak_after_changes = rss_mib()[1]
+    # Last: the exact search this compares with holds blocks of every vector (the benchmark's
+    # memory, not the server's).
+    recall = _recall(index, vectors[: min(queries, 100)])
     return {
         "open_s": round(open_s, 2),
         "rss_before_open_mib": base_rss,
@@ -158,9 +166,14 @@ def serve(folder: Path, queries: int) -> dict:
         "rss_serving_mib": serving_rss[0],
         "peak_rss_serving_mib": serving_rss[1],
         "memory_serving_mib": serving_memory,
+        "peak_rss_after_add_remove_mib": peak_after_changes,
         "search_ms": {
             mode: {"p50": round(float(np.percentile(v, 50)), 2), "p95": round(float(np.percentile(v, 95)), 2)}
             for mode, v in timings.items()
+        },
+        "hybrid_first_pass_ms": {
+            "p50": round(float(np.percentile(first_pass, 50)), 2),
+            "p95": round(float(np.percentile(first_pass, 95)), 2),
         },
         "recall_at_10": round(recall, 4),
         "add_one_s": round(statistics.median(add_s), 3),
