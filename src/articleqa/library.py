@@ -20,6 +20,7 @@ from .ingest import Ingested, Skipped, parse, read_paths, require_articles
 from .retrieve import check_mode, search_index
 from .schema import Answer, Article, Hit
 from .settings import Settings, data_home
+from .threads import single_threaded
 from .timing import stage
 
 PACKAGE = Path(__file__).resolve().parent
@@ -268,7 +269,7 @@ class Library:
             return _answer.compose(question, query, [], evidence=empty, rule=self.abstention, history=history)
         vector, tokens = self._encode_query(query)
         hits = search_index(index, query, vector, k=k, mode=mode, settings=self.settings, query_tokens=tokens)
-        with stage("highlight"):
+        with stage("highlight"), single_threaded():
             # From the same snapshot as the hits: an upload may swap in a new index meanwhile.
             sentences = [index.sentences_of(h.chunk) for h in hits]
             hits = _answer.highlight(hits, query, vector, sentences, question=question)

@@ -12,6 +12,7 @@ from .errors import ArticleQAError
 from .index import Index
 from .schema import Hit
 from .settings import MODES, Settings
+from .threads import single_threaded
 from .timing import stage
 
 RRF_K = 60
@@ -136,6 +137,11 @@ def search_index(
     """Rank passages for a query. `query_vector` may be None only in lexical mode;
     `query_tokens` (the question's content token vectors) feed the late-interaction signal."""
     check_mode(mode)
+    with single_threaded():
+        return _search(index, query, query_vector, k, mode, settings, per_article, query_tokens)
+
+
+def _search(index, query, query_vector, k, mode, settings, per_article, query_tokens) -> list[Hit]:
     n = max(settings.candidates, 3 * k)
     if mode == "lexical":
         with stage("lexical"):
