@@ -29,7 +29,8 @@ def bm25s_scores(docs: list[str], query: str) -> np.ndarray:
 
 
 def flat(index: BM25, query: str, sizes: list[int]) -> np.ndarray:
-    parts = index.scores(query)
+    matches = index.query(query)
+    parts = [matches.all(i) for i in range(len(sizes))]
     return np.concatenate([p if p is not None else np.zeros(n, np.float32) for p, n in zip(parts, sizes)])
 
 

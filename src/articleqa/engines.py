@@ -56,7 +56,7 @@ class VectorEngine(Protocol):
 
 
 class _Stored:
-    """What both local backends keep: exact vectors and their ids (memory-mapped once saved),
+    """What both local backends keep: exact vectors and their ids (read by row once saved),
     and which rows are removed. Rows are in insertion order; ids are looked up by binary search."""
 
     name = "?"

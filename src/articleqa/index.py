@@ -74,6 +74,8 @@ class Index:
                 engine = engine.view()
                 engine.remove(seg.keys[dead])
             self.engines.append(engine)
+        # Live passages per segment, counted once: `len(index)` is asked on every question.
+        self.live_counts = [len(s) if live is None else int(live.sum()) for s, live in zip(self.segments, self.live)]
         self.lexical = BM25([(seg.postings, live) for seg, live in zip(self.segments, self.live)])
 
     # -- opening ---------------------------------------------------------------------------
@@ -152,17 +154,21 @@ class Index:
 
     def __len__(self) -> int:
         """Live passages."""
-        return sum(len(s) if live is None else int(live.sum()) for s, live in zip(self.segments, self.live))
+        return sum(self.live_counts)
 
     @cached_property
     def _article_index(self) -> dict[str, tuple[int, int]]:
         """Live article id -> (segment, article row)."""
         out: dict[str, tuple[int, int]] = {}
-        for i, (seg, live) in enumerate(zip(self.segments, self.live)):
-            alive = np.ones(len(seg.article_ids), bool) if live is None else live[seg.table["chunk"]]
-            for row in np.nonzero(alive)[0]:
+        for i, seg in enumerate(self.segments):
+            for row in np.nonzero(self._live_articles(i))[0]:
                 out[seg.article_ids[row]] = (i, int(row))
         return out
+
+    def _live_articles(self, i: int) -> np.ndarray:
+        """Which of segment i's articles are live (an article is live with its first passage)."""
+        seg, live = self.segments[i], self.live[i]
+        return np.ones(len(seg.article_ids), bool) if live is None else live[seg.table["chunk"]]
 
     def where(self, article_id: str) -> tuple[int, int] | None:
         """(segment, article row) of a live article; a lookup per segment, so a change to a
@@ -179,26 +185,16 @@ class Index:
         return ArticleMap(self)
 
     def article_count(self) -> int:
-        return sum(
-            len(seg.article_ids) if live is None else int(live[seg.table["chunk"]].sum())
-            for seg, live in zip(self.segments, self.live)
-        )
+        return sum(int(self._live_articles(i).sum()) for i in range(len(self.segments)))
 
     def article_key(self, article_id: str) -> tuple[str, str, str] | None:
         """(content hash, origin, source) of a live article, or None."""
         where = self.where(article_id)
-        if where is None:
-            return None
-        seg, row = self.segments[where[0]], where[1]
-        return seg.content_hashes[row], seg.origins[row], seg.sources[row]
+        return None if where is None else self.segments[where[0]].article_key(where[1])
 
     def article_keys(self) -> dict[str, tuple[str, str, str]]:
         """id -> (content hash, origin, source) of every live article, without reading any text."""
-        out = {}
-        for article_id, (s, row) in self._article_index.items():
-            seg = self.segments[s]
-            out[article_id] = (seg.content_hashes[row], seg.origins[row], seg.sources[row])
-        return out
+        return {article_id: self.segments[s].article_key(row) for article_id, (s, row) in self._article_index.items()}
 
     def passage_counts(self) -> dict[str, int]:
         return {
@@ -334,16 +330,14 @@ class Index:
     def describe(self) -> dict:
         """Segments, engines and sizes, for `articleqa info`."""
         engines_used: dict[str, dict[str, int]] = {}
-        for seg, live in zip(self.segments, self.live):
-            name = seg.meta["dense"]["engine"]
-            entry = engines_used.setdefault(name, {"segments": 0, "passages": 0})
-            entry["segments"] += 1
-            entry["passages"] += len(seg) if live is None else int(live.sum())
         codecs_used: dict[str, dict[str, int]] = {}
-        for seg, live in zip(self.segments, self.live):
+        for seg, count in zip(self.segments, self.live_counts):
+            entry = engines_used.setdefault(seg.meta["dense"]["engine"], {"segments": 0, "passages": 0})
+            entry["segments"] += 1
+            entry["passages"] += count
             entry = codecs_used.setdefault(seg.tokens.codec.name, {"segments": 0, "passages": 0, "bytes": 0})
             entry["segments"] += 1
-            entry["passages"] += len(seg) if live is None else int(live.sum())
+            entry["passages"] += count
             entry["bytes"] = int(seg.tokens.codec.width)
         return {
             "format": INDEX_FORMAT,

@@ -70,12 +70,6 @@ class Postings:
                 row_ids.append(row)
                 freqs.append(tf)
         lengths = np.array([len(t) for t in per_row], dtype=np.int32)
-        return cls._from_triplets(
-            vocab, np.array(term_ids, np.int64), np.array(row_ids, np.int64), np.array(freqs, np.int64), lengths
-        )
-
-    @classmethod
-    def _from_triplets(cls, vocab, term_ids, row_ids, freqs, lengths) -> Postings:
         return cls._from_keys(vocab, _posting_keys(term_ids, row_ids, freqs, len(lengths)), lengths)
 
     @classmethod
@@ -197,11 +191,6 @@ class BM25:
         # it was scored in full or looked up (Matches.top and Matches.of agree to the bit).
         terms.sort(key=lambda t: (t[0], t[1]))
         return Matches(self, [(weight, found) for _, _, weight, found in terms])
-
-    def scores(self, query: str) -> list[np.ndarray | None]:
-        """Each segment's BM25 scores for the query, one per row (None: no row matches)."""
-        matches = self.query(query)
-        return [matches.all(i) for i in range(len(self._parts))]
 
 
 class Matches:

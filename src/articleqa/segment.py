@@ -207,6 +207,10 @@ class Segment:
         # Per segment, so a segment that leaves the index takes its cached articles with it.
         self.article = lru_cache(maxsize=256)(self._article)
 
+    def article_key(self, row: int) -> tuple[str, str, str]:
+        """(content hash, origin, source) of the article in this row, without reading its text."""
+        return self.content_hashes[row], self.origins[row], self.sources[row]
+
     def article_row(self, article_id: str) -> int | None:
         """The row of an article held in this segment (live or not), by id."""
         if self._article_rows is None:  # once per segment: snapshots share their segments
