@@ -1,8 +1,8 @@
 """Run as a separate process by the storage tests: a writer or a reader of one index folder.
 
-    python procs.py add INDEX FILE... [--timeout S]    add files (fake embedder), print the change
-    python procs.py churn INDEX PREFIX N               add and remove N articles of its own, one by one
-    python procs.py read INDEX SECONDS                 open and search in a loop; print counts as JSON
+python procs.py add INDEX FILE... [--timeout S]    add files (fake embedder), print the change
+python procs.py churn INDEX PREFIX N               add and remove N articles of its own, one by one
+python procs.py read INDEX SECONDS                 open and search in a loop; print counts as JSON
 """
 
 from __future__ import annotations

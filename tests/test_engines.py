@@ -19,7 +19,7 @@ def clustered(n: int, seed: int = 0) -> np.ndarray:
 
 
 def make(name: str):
-    params = {"hnsw": {"m": 8, "ef_construction": 40, "ef_search": 64}, "ivf": {"probe": 0.3}}.get(name, {})
+    params = {"hnsw": {"m": 8, "ef_construction": 40, "ef_search": 64}, "ivf": {"probe": 6.0}}.get(name, {})
     return engines.create(name, DIM, **params)
 
 

@@ -262,12 +262,13 @@ class FlatEngine(_Indexed):
 
 class IVFEngine(_Indexed):
     """Approximate search: an inverted file of 4·√n lists over 8-bit scalar-quantized vectors
-    (faiss.IndexIVFScalarQuantizer); a search visits `probe` of the lists. Cheap to build and
-    compact, chosen by measurement over HNSW for large segments (docs/benchmarks.md)."""
+    (faiss.IndexIVFScalarQuantizer); a search visits `probe`·√lists of them (at least 8). Cheap
+    to build and compact, chosen by measurement over HNSW for large segments (docs/benchmarks.md).
+    How many lists to visit is a search setting, not data: an old entry's share is not read."""
 
     name = "ivf"
 
-    def __init__(self, dim: int, ids=None, vectors=None, *, probe: float = 0.1, index=None) -> None:
+    def __init__(self, dim: int, ids=None, vectors=None, *, probe: float = 3.0, index=None) -> None:
         super().__init__(dim, ids, vectors, index=index)
         self.probe = probe
 
@@ -290,17 +291,27 @@ class IVFEngine(_Indexed):
     def _params(self, k: int):
         import faiss
 
-        lists = self._index().nlist
-        return faiss.SearchParametersIVF(nprobe=min(lists, max(8, int(np.ceil(lists * self.probe)))))
+        return faiss.SearchParametersIVF(nprobe=self.nprobe)
+
+    @property
+    def nprobe(self) -> int:
+        lists = int(self._index().nlist)
+        return min(lists, max(8, int(np.ceil(self.probe * np.sqrt(lists)))))
 
     def save(self, folder: Path) -> dict:
         self._save_index(Path(folder), IVF)
-        return {"engine": self.name, "count": self.count(), "lists": int(self._index().nlist), "probe": self.probe}
+        return {
+            "engine": self.name,
+            "count": self.count(),
+            "lists": int(self._index().nlist),
+            "probe_sqrt": self.probe,
+            "nprobe": self.nprobe,
+        }
 
     @classmethod
     def load(cls, folder: Path, entry: dict, dim: int) -> IVFEngine:
         ids, vectors, index = cls._load_index(Path(folder), IVF, dim)
-        return cls(dim, ids, vectors, probe=entry.get("probe", 0.1), index=index)
+        return cls(dim, ids, vectors, probe=entry.get("probe_sqrt", 3.0), index=index)
 
 
 class HNSWEngine(_Indexed):

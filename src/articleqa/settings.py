@@ -38,9 +38,9 @@ class StorageSettings:
     # segments are merged once together they pass it, so an exact scan never covers more.
     ann_threshold: int = 50_000
     ann: str = "ivf"
-    # Inverted lists: 4·√n of them, and the share of them a search visits (recall@10 0.98 on
-    # SciFact's passage and sentence vectors).
-    ivf_probe: float = 0.1
+    # Inverted lists: 4·√n of them; a search visits ivf_probe·√lists of them (recall@10 0.98 on
+    # the 1M synthetic library, 0.97 on SciFact's passage and sentence vectors; docs/benchmarks.md).
+    ivf_probe: float = 3.0
     hnsw_m: int = 32
     hnsw_ef_construction: int = 160
     hnsw_ef_search: int = 256
