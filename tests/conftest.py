@@ -25,6 +25,43 @@ def _isolated_home(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory):
+    """The real Milvus server, loopback only (tests/milvus_server.py), for this test session; or the
+    one ARTICLEQA_MILVUS names. Where it cannot start, the tests that need it are skipped with the
+    reason, except in CI (CI=true), where that is a failure."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    if os.environ.get("ARTICLEQA_MILVUS"):
+        yield os.environ["ARTICLEQA_MILVUS"]
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = tmp_path_factory.mktemp("milvus-server")
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).parent / "milvus_server.py"), "--data", str(data), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline().strip()
+    if not line.startswith("ready"):
+        proc.kill()
+        reason = f"the Milvus server did not start: {line or proc.stderr.read().strip()[-500:]}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        yield line.split()[1]
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
+@pytest.fixture(scope="session")
 def real_embedder():
     """The bundled all-MiniLM-L6-v2, loaded from disk once per test session."""
     from articleqa.embedding import Embedder

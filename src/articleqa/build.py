@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from dataclasses import replace as replace_settings
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from .chunking import embed_text, split_article
 from .errors import IndexMissing
 from .index import Index
 from .lexical import Postings, tokenize
+from .milvus import Store
 from .schema import Article, Chunk
 from .segment import CHUNK_ROW, SegmentData
 from .settings import StorageSettings
@@ -147,19 +149,24 @@ def apply(
     `replace`: start from `index` (a new, empty one) instead of what the folder holds; the old
     segments go when the first new one is committed (a rebuild)."""
     folder = index.folder
+    old_vectors = None
     with storage.write_lock(folder, timeout=storage_settings.lock_timeout):
         if replace:
             on_disk = storage.read_manifest(folder) or {}
             latest = Index.empty(index.model, index.dim, index.chunker, folder=folder)
             latest.generation = int(on_disk.get("generation", 0))
+            old_vectors = on_disk.get("vectors")
+            if old_vectors and not storage_settings.store:  # a rebuild stays on its server, in a new collection
+                storage_settings = replace_settings(storage_settings, store=str(Store(old_vectors["uri"])))
         else:
             latest = latest_state(index)
         if latest.manifest:
             storage.collect_garbage(folder, latest.manifest)  # whatever an interrupted write left
         work = plan_change(latest)
         fresh = work.fresh
+        moving = bool(storage_settings.store) and not latest.manifest.get("vectors")
         if not fresh and not work.delete and not replace and storage.read_manifest(folder) is not None:
-            if work.removed != latest.removed:
+            if work.removed != latest.removed or moving:
                 latest = writer.commit(latest, None, removed=work.removed, storage_settings=storage_settings)
             return latest, work.change
         model = embedder() if fresh else None
@@ -187,6 +194,8 @@ def apply(
             delete = pending_deletes + [a.id for a, _, _ in group if a.id in replaced]
             pending_deletes = []
             latest = writer.commit(latest, data, delete=delete, removed=work.removed, storage_settings=storage_settings)
+        if old_vectors and old_vectors != latest.manifest.get("vectors"):
+            writer.drop_vectors(old_vectors, latest.dim)  # the rebuilt library no longer names them
         if progress is not None and fresh:
             progress(1.0, f"embedded {embedded} passages and {sentences} sentences")
         change = work.change

@@ -9,7 +9,7 @@ import os
 import shutil
 import sys
 import textwrap
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from .errors import ArticleQAError
@@ -55,6 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
             help="index folder (default: your library if you built one, else the built-in corpus)",
         )
 
+    def store(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--store",
+            metavar="URI",
+            default=os.environ.get("ARTICLEQA_STORE") or None,
+            help="search passage vectors on a Milvus server: milvus://HOST:PORT[/COLLECTION] "
+            "(default: $ARTICLEQA_STORE, else where the library keeps them)",
+        )
+
     p = sub.add_parser("build", help="index articles (files or folders); only new or changed ones are embedded")
     p.add_argument(
         "paths", nargs="*", metavar="PATHS", help=".md/.txt/.html files or folders (default: built-in corpus)"
@@ -67,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also remove articles that did not come from PATHS (uploads, other folders, the built-in corpus)",
     )
     p.add_argument("--model", help="sentence-transformers model name or path (default: bundled all-MiniLM-L6-v2)")
+    store(p)
     p.set_defaults(func=cmd_build)
 
     for name, func, helptext in (
@@ -110,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     index_dir(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    store(p)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("eval", help="retrieval quality on a question file (JSONL) or a BEIR folder")
@@ -159,9 +170,13 @@ def cmd_build(args) -> int:
     settings = Settings(model=args.model) if args.model else Settings()
     folder = Path(args.index_dir) if args.index_dir else library.user_index_dir()
     if args.paths:
-        lib = library.open(args.paths, index_dir=folder, settings=settings, rebuild=args.rebuild, prune=args.prune)
+        lib = library.open(
+            args.paths, index_dir=folder, settings=settings, rebuild=args.rebuild, prune=args.prune, store=args.store
+        )
         change = lib.last_change
     else:
+        if args.store:
+            settings = replace(settings, storage=replace(settings.storage, store=args.store))
         lib = library.Library.at(folder, settings, rebuild=args.rebuild)
         change = lib.sync_builtin(prune=args.prune)
     # Skipped files were already reported, one warning each, as they were read.
@@ -234,7 +249,8 @@ def cmd_info(args) -> int:
     print(f"segments:  {info.segments}{deleted}")
     for engine, entry in sorted(info.dense.items()):
         kind = "exact" if engine == "flat" else "approximate"
-        print(f"search:    {kind} ({engine}) over {entry['passages']} passages in {entry['segments']} segment(s)")
+        where = f" on {info.store}" if engine == "milvus" else f" in {entry['segments']} segment(s)"
+        print(f"search:    {kind} ({engine}) over {entry['passages']} passages{where}")
     for codec, entry in sorted(info.tokens.items()):
         what = "compressed (pq)" if codec == "pq" else codec
         print(f"tokens:    {what}, {entry['bytes']} bytes a word piece, {entry['passages']} passages")
@@ -255,7 +271,7 @@ def cmd_remove(args) -> int:
 def cmd_serve(args) -> int:
     from .ui import serve
 
-    serve(paths=args.paths, index_dir=args.index_dir, host=args.host, port=args.port)
+    serve(paths=args.paths, index_dir=args.index_dir, host=args.host, port=args.port, store=args.store)
     return 0
 
 

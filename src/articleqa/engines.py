@@ -374,8 +374,12 @@ def create(name: str, dim: int, **params) -> VectorEngine:
 
 
 def load(folder: Path, entry: dict, dim: int) -> VectorEngine:
-    """The engine a segment saved, by the backend its manifest entry names."""
+    """The engine a segment (or a library, for a server) saved, by the backend its entry names."""
     name = entry.get("engine")
+    if name == "milvus":  # a server: imported only by libraries that use one
+        from .milvus import MilvusEngine
+
+        return MilvusEngine.load(folder, entry, dim)
     if name not in BACKENDS:
         raise ValueError(f"unknown vector engine {name!r} (this version knows {', '.join(BACKENDS)})")
     return BACKENDS[name].load(Path(folder), entry, dim)

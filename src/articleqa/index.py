@@ -53,6 +53,7 @@ class Index:
         segments: Sequence[Segment] = (),
         deleted: np.ndarray | None = None,
         codecs: dict[str, Codec] | None = None,
+        remote: engines.VectorEngine | None = None,
     ) -> None:
         self.model = model
         self.dim = dim
@@ -64,6 +65,9 @@ class Index:
         self.segments = list(segments)
         self.deleted = np.zeros(0, np.int64) if deleted is None else np.asarray(deleted, np.int64)
         self.codecs = dict(codecs or {})
+        # A server holding every passage vector (milvus.py): searched instead of the segments'
+        # engines, which then only read vectors back by key.
+        self.remote = remote
         self.live: list[np.ndarray | None] = []
         self.engines: list[engines.VectorEngine] = []
         for seg in self.segments:
@@ -136,6 +140,10 @@ class Index:
                 seg = Segment(storage.segment_dir(folder, entry["name"]), dim, codec)
             segments.append(seg)
         deleted = storage.load_deleted(folder, manifest.get("deleted"))
+        remote = None
+        if manifest.get("vectors"):
+            same = previous is not None and previous.remote is not None and previous.manifest.get("vectors")
+            remote = previous.remote if same == manifest["vectors"] else engines.load(folder, manifest["vectors"], dim)
         tokens = manifest.get("tokens")
         if tokens:
             _codec(folder, tokens, dim, codecs)
@@ -148,6 +156,7 @@ class Index:
             segments=segments,
             deleted=deleted,
             codecs=codecs,
+            remote=remote,
         )
 
     # -- reading ---------------------------------------------------------------------------
@@ -266,6 +275,8 @@ class Index:
 
     def dense_search(self, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, keys) of the n passages closest to the vector, best first."""
+        if self.remote is not None:
+            return self._remote_search(vector, n)
         scores, keys = [], []
         for engine in self.engines:
             if engine.count():
@@ -276,6 +287,21 @@ class Index:
         if not scores:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
         scores, keys = np.concatenate(scores), np.concatenate(keys)
+        order = np.lexsort((keys, -scores))[:n]
+        return scores[order], keys[order]
+
+    def _remote_search(self, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The server's nearest passages that are live in this snapshot: it may hold passages
+        another process has written but not yet published, or removed but not yet deleted there."""
+        fetch = n + 16
+        for _ in range(4):
+            scores, keys = self.remote.search(vector.reshape(1, -1), fetch)
+            scores, keys = scores[0][keys[0] >= 0], keys[0][keys[0] >= 0]
+            live = self.locate(keys).segments >= 0
+            if live.sum() >= n or len(keys) < fetch:
+                break
+            fetch *= 4
+        scores, keys = scores[live], keys[live]
         order = np.lexsort((keys, -scores))[:n]
         return scores[order], keys[order]
 
@@ -339,11 +365,14 @@ class Index:
             entry["segments"] += 1
             entry["passages"] += count
             entry["bytes"] = int(seg.tokens.codec.width)
+        if self.remote is not None:  # the segments only store vectors; the server searches them
+            engines_used = {"milvus": {"segments": len(self.segments), "passages": len(self)}}
         return {
             "format": INDEX_FORMAT,
             "generation": self.generation,
             "segments": len(self.segments),
             "dense": engines_used,
+            "vectors": dict(self.manifest.get("vectors") or {"engine": "local"}),
             "tokens": codecs_used,
             "deleted_passages": int(len(self.deleted)),
         }

@@ -14,9 +14,10 @@ from . import answer as _answer
 from . import build, storage
 from .build import Change
 from .embedding import Embedder, canonical_name
-from .errors import BadQuestion, IndexMismatch, IndexMissing, ReadOnlyIndex, UnknownArticle
+from .errors import ArticleQAError, BadQuestion, IndexMismatch, IndexMissing, ReadOnlyIndex, UnknownArticle
 from .index import MANIFEST, Index
 from .ingest import Ingested, Skipped, parse, read_paths, require_articles
+from .milvus import Store
 from .retrieve import check_mode, search_index
 from .schema import Answer, Article, Hit
 from .settings import Settings, data_home
@@ -46,6 +47,8 @@ class Info:
     # Token vectors per codec: {"pq": {"segments": 1, "passages": 13273, "bytes": 32}, "int8": {...}}
     tokens: dict = field(default_factory=dict)
     deleted_passages: int = 0
+    # Where the passage vectors are searched: "local" (this folder), or a Milvus server and collection.
+    store: str = "local"
 
 
 def builtin_index_dir() -> Path:
@@ -77,6 +80,7 @@ def open(  # noqa: A001 - the public name the brief asks for
     prune: bool = False,
     embedder: Embedder | None = None,
     progress: Progress | None = None,
+    store: str | None = None,
 ) -> Library:
     """Open a library.
 
@@ -85,11 +89,17 @@ def open(  # noqa: A001 - the public name the brief asks for
     brought up to date as needed: new and changed files are embedded, and articles whose files
     under these paths are gone leave. Articles from elsewhere (uploads, other folders, the
     built-in corpus) stay unless `prune` is given; `Library.last_change.kept` lists them.
+    `store`: "milvus://HOST:PORT[/COLLECTION]" searches the passage vectors on a Milvus server
+    (a local library moves its vectors there once); by default, wherever the library keeps them.
     """
     settings = settings or Settings()
     if model is not None:
         settings = replace(settings, model=model)
+    if store is not None:
+        settings = replace(settings, storage=replace(settings.storage, store=store))
     if paths is None and index_dir is None:
+        if store is not None:
+            raise ArticleQAError("the built-in library is read-only and local: give an index_dir for a store")
         lib = Library(Index.load(builtin_index_dir(), migrate=False), settings, read_only=True, embedder=embedder)
         lib._check_builtin_fresh()
         return lib
@@ -154,14 +164,35 @@ class Library:
         lib = cls(index, settings, index_dir=Path(index_dir), embedder=embedder)
         # The old index stays readable until the first write of the new one replaces it.
         lib._replace = rebuild
+        if not rebuild:
+            lib._use_store()
         return lib
 
     @classmethod
-    def load(cls, index_dir: str | Path, *, embedder: Embedder | None = None) -> Library:
-        """An existing index, searched with the model and chunker it was built with."""
+    def load(cls, index_dir: str | Path, *, embedder: Embedder | None = None, store: str | None = None) -> Library:
+        """An existing index, searched with the model and chunker it was built with (and on the
+        store it names; `store` moves a local one's vectors to a server first)."""
         index = Index.load(index_dir)
         settings = replace(Settings(), model=index.model, chunker=index.chunker)
-        return cls(index, settings, index_dir=Path(index_dir), embedder=embedder)
+        if store is not None:
+            settings = replace(settings, storage=replace(settings.storage, store=store))
+        lib = cls(index, settings, index_dir=Path(index_dir), embedder=embedder)
+        lib._use_store()
+        return lib
+
+    def _use_store(self) -> None:
+        """Check the store asked for is the library's; move a local library's vectors to it."""
+        wanted = self.settings.storage.store
+        if not wanted:
+            return
+        entry = self._index.manifest.get("vectors")
+        if entry is None and self._index.manifest:
+            self._apply(lambda index: build.plan(index), None)
+        elif entry is not None and not Store.parse(wanted).same_place(entry):
+            raise IndexMismatch(
+                f"{self.index_dir} keeps its vectors in {_store_text(entry)}, not {wanted}: open it "
+                "without a store (or with that one), or rebuild it with `articleqa build --rebuild`"
+            )
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -219,6 +250,7 @@ class Library:
             dense=described["dense"],
             tokens=described["tokens"],
             deleted_passages=described["deleted_passages"],
+            store=_store_text(described["vectors"]),
         )
 
     def search(
@@ -420,6 +452,14 @@ def _safe_id(value: str) -> str:
 
     value = re.sub(r"[^\w\-]+", "-", value).strip("-")[:80]
     return value or "upload"
+
+
+def _store_text(entry: dict) -> str:
+    if entry.get("engine") != "milvus":
+        return "local"
+    from .milvus import Store
+
+    return str(Store(entry["uri"], entry["collection"]))
 
 
 def _folder_size(folder: Path) -> int:

@@ -61,6 +61,9 @@ class StorageSettings:
     pq_train_min: int = 20_000
     # How long a writer waits for another process's write to the same index before giving up.
     lock_timeout: float = 600.0
+    # Where passage vectors are searched: None keeps them in the folder (or wherever the library
+    # already keeps them); "milvus://HOST:PORT[/COLLECTION]" puts them on a Milvus server (milvus.py).
+    store: str | None = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from . import render
@@ -27,10 +28,14 @@ READ_LIMIT = 8
 
 
 def serve(
-    paths: list[str] | None = None, index_dir: str | None = None, host: str = "127.0.0.1", port: int = 7860
+    paths: list[str] | None = None,
+    index_dir: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    store: str | None = None,
 ) -> None:
     """Open the library and serve the UI until interrupted (what `articleqa serve` runs)."""
-    lib = library_for(paths, index_dir)
+    lib = library_for(paths, index_dir, store)
     lib.embedder  # noqa: B018 - load the model now, not on the first question
     try:
         app = launch(build_app(lib), host=host, port=port)
@@ -41,11 +46,12 @@ def serve(
     app.block_thread()
 
 
-def library_for(paths: list[str] | None, index_dir: str | None) -> Library:
+def library_for(paths: list[str] | None, index_dir: str | None, store: str | None = None) -> Library:
     """The library to serve: the given paths synced into the index, else the index as it is;
-    by default the user's own library, started as a copy of the built-in one (not re-embedded)."""
+    by default the user's own library, started as a copy of the built-in one (not re-embedded).
+    `store`: a Milvus server for the passage vectors (see articleqa.open)."""
     if paths:
-        lib = open_library(paths, index_dir=index_dir)
+        lib = open_library(paths, index_dir=index_dir, store=store)
         for s in lib.skipped:
             log.warning("skipped %s: %s", s.path, s.reason)
         return lib
@@ -53,8 +59,9 @@ def library_for(paths: list[str] | None, index_dir: str | None) -> Library:
     if not index_dir:
         seed_user_index(folder)
     if (folder / "manifest.json").exists():
-        return Library.load(folder)  # with the model it was built with
-    return Library.at(folder, Settings())
+        return Library.load(folder, store=store)  # with the model it was built with
+    settings = Settings()
+    return Library.at(folder, replace(settings, storage=replace(settings.storage, store=store)))
 
 
 def launch(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860) -> gr.Blocks:

@@ -17,7 +17,9 @@ import numpy as np
 from . import engines, storage
 from . import segment as _segment
 from .__about__ import __version__
+from .errors import IndexMismatch
 from .index import Index
+from .milvus import MilvusEngine, Store, collection_for_new_library
 from .segment import Segment, SegmentData, merged
 from .settings import INDEX_FORMAT, StorageSettings
 from .tokens import Codec, Int8Codec, PQCodec, TokenTable, default_codec
@@ -44,19 +46,22 @@ def commit(
     library_codec = index.manifest.get("tokens")
     entries = list(index.manifest.get("segments", []))
     segments = list(index.segments)
+    remote, vectors = _remote(index, settings)
     if data is not None and len(data):
         data.chunks["key"] = next_key + np.arange(len(data), dtype=np.int64)
         next_key += len(data)
         codec = data.tokens.codec
         _keep_codec(folder, codec, codecs)
         library_codec = _library_codec(library_codec, codec)
-        entry, seg = _write_segment(index, data, generation, settings, codecs)
+        entry, seg = _write_segment(index, data, generation, settings, codecs, remote)
         entries.append(entry)
         segments.append(seg)
+        if remote is not None:  # before the manifest that names them: readers never miss one
+            remote.put(data.chunks["key"], data.vectors, _fields(data))
     dead = [index.keys_of(article_id) for article_id in delete]
     deleted = np.union1d(index.deleted, np.concatenate(dead)) if dead else index.deleted
     entries, segments, deleted, library_codec = _merge(
-        index, entries, segments, deleted, generation, settings, codecs, library_codec
+        index, entries, segments, deleted, generation, settings, codecs, library_codec, remote
     )
     manifest = {
         "format": INDEX_FORMAT,
@@ -72,10 +77,58 @@ def commit(
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "counts": _counts(segments, deleted),
     }
+    if vectors is not None:
+        manifest["vectors"] = vectors
     storage.publish(folder, manifest)
     storage.crash_point("published")
+    if remote is not None:
+        # After the manifest: a reader of the old one filters the server's answers by its own
+        # live passages, so a removed passage never comes back. Keys a merge dropped from the
+        # deleted list go too (again, harmlessly), in case a crash came between publish and here.
+        gone = np.union1d(np.setdiff1d(deleted, index.deleted), np.setdiff1d(index.deleted, deleted))
+        remote.remove(np.union1d(gone, np.concatenate(dead)) if dead else gone)
     storage.collect_garbage(folder, manifest)
     return Index._open(folder, manifest, _with_codecs(index, codecs))
+
+
+def _remote(index: Index, settings: StorageSettings):
+    """The server engine this library's vectors go to, and its manifest entry (None, None for a
+    local library). A library asked to use a server for the first time copies its vectors there."""
+    entry = index.manifest.get("vectors")
+    if entry:
+        if settings.store and not Store.parse(settings.store).same_place(entry):
+            raise IndexMismatch(
+                f"{index.folder} keeps its vectors in {Store(entry['uri'], entry['collection'])}, "
+                f"not {settings.store}: open it with that store, or rebuild with `articleqa build --rebuild`"
+            )
+        return index.remote, entry
+    if not settings.store:
+        return None, None
+    store = Store.parse(settings.store)
+    remote = MilvusEngine(store, store.collection or collection_for_new_library(), index.dim, model=index.model)
+    for seg, live, engine in zip(index.segments, index.live, index.engines):  # a local library moves there
+        rows = np.arange(len(seg)) if live is None else np.nonzero(live)[0]
+        for start in range(0, len(rows), 20_000):
+            part = rows[start : start + 20_000]
+            remote.put(seg.keys[part], engine.get(seg.keys[part]), _segment_fields(seg, part))
+    return remote, {k: v for k, v in remote.save().items() if k != "count"}
+
+
+def drop_vectors(entry: dict, dim: int) -> None:
+    """Drop the server collection a rebuilt library no longer names."""
+    MilvusEngine.load(None, entry, dim).drop()
+
+
+def _fields(data: SegmentData) -> dict[str, np.ndarray]:
+    """Each passage's article id and span, stored beside its vector on the server."""
+    ids = np.asarray([a.id for a in data.articles], dtype=object)
+    return {"article": ids[data.chunks["article"]], "start": data.chunks["start"], "end": data.chunks["end"]}
+
+
+def _segment_fields(seg: Segment, rows: np.ndarray) -> dict[str, np.ndarray]:
+    table = np.asarray(seg.chunks[rows])
+    ids = np.asarray(seg.article_ids, dtype=object)
+    return {"article": ids[table["article"]], "start": table["start"], "end": table["end"]}
 
 
 def _with_codecs(index: Index, codecs: dict[str, Codec]) -> Index:
@@ -84,11 +137,13 @@ def _with_codecs(index: Index, codecs: dict[str, Codec]) -> Index:
 
 
 def _write_segment(
-    index: Index, data: SegmentData, generation: int, settings: StorageSettings, codecs: dict[str, Codec]
+    index: Index, data: SegmentData, generation: int, settings: StorageSettings, codecs: dict[str, Codec], remote=None
 ) -> tuple[dict, Segment]:
     tmp, name = storage.new_segment(index.folder, generation)
+    # With a server searching the vectors, a segment only stores them (for re-scoring and merges).
+    engine = engines.for_size(len(data), index.dim, settings) if remote is None else engines.FlatEngine(index.dim)
     try:
-        meta = _segment.write(tmp, data, engines.for_size(len(data), index.dim, settings))
+        meta = _segment.write(tmp, data, engine)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -104,7 +159,7 @@ def _write_segment(
     return entry, Segment(final, index.dim, codecs[meta["tokens"].get("codebook") or "int8"])
 
 
-def _merge(index, entries, segments, deleted, generation, settings, codecs, library_codec):
+def _merge(index, entries, segments, deleted, generation, settings, codecs, library_codec, remote=None):
     """Merge segments as the tiered policy says (`merge_group`), until it says no more. A merged
     segment's token vectors are compressed once it holds `compact_from` passages (or held any
     compressed ones already); they are re-encoded, never re-embedded."""
@@ -126,7 +181,7 @@ def _merge(index, entries, segments, deleted, generation, settings, codecs, libr
         if codec is not None:
             _keep_codec(index.folder, codec, codecs)
             library_codec = _library_codec(library_codec, codec)
-        entry, seg = _write_segment(index, data, generation, settings, codecs) if len(data) else (None, None)
+        entry, seg = _write_segment(index, data, generation, settings, codecs, remote) if len(data) else (None, None)
         keep = [i for i in range(len(segments)) if i not in group]
         entries = [entries[i] for i in keep] + ([entry] if entry else [])
         segments = [segments[i] for i in keep] + ([seg] if seg else [])

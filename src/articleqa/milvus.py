@@ -1,0 +1,274 @@
+"""Passage vectors on a Milvus server: the same id-keyed engine as the local ones (engines.py),
+for a library whose vectors outgrow one machine or are shared by several app processes.
+
+A library keeps its vectors in one collection: the passage key as primary key, the unit vector
+(an HNSW index, COSINE), and the passage's article id and span as scalar fields. The collection's
+properties say which model and library wrote it, so opening it with another model fails with the
+fix, as the local manifest does. Reads and writes use strong consistency: a passage written or
+removed by one process is seen so by the next search of any other. Everything else about the
+library (text, sentence and token vectors, BM25 postings, the manifest) stays in the index folder,
+shared by the processes (docs/scale.md).
+
+`milvus://HOST:PORT[/COLLECTION]` names a server; `milvus:///PATH.db` a milvus-lite file (one
+machine; used by the fast tests).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ArticleQAError, IndexMismatch
+
+SCHEMA = "1"
+BATCH = 2_000  # rows per insert: ~3 MB of 384-d vectors, far below the server's message limit
+PREFIX = "articleqa.schema"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+
+
+class StoreUnavailable(ArticleQAError):
+    """The Milvus server named by a store cannot be reached."""
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where a library's vectors live: a Milvus server or milvus-lite file, and a collection."""
+
+    uri: str  # what MilvusClient takes: http://HOST:PORT or a .db path
+    collection: str | None = None  # None: named after the library when it is created
+
+    @classmethod
+    def parse(cls, text: str) -> Store:
+        text = str(text).strip()
+        if not text.startswith("milvus://"):
+            raise ArticleQAError(f"unknown store {text!r}: use milvus://HOST:PORT[/COLLECTION] or milvus:///PATH.db")
+        rest = text[len("milvus://") :]
+        if rest.startswith("/"):
+            if not rest.endswith(".db"):
+                raise ArticleQAError(f"a milvus-lite store is a file ending in .db, not {rest!r}")
+            return cls(str(Path(rest)))
+        address, _, name = rest.partition("/")
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ArticleQAError(
+                f"{text!r} names no server: use milvus://HOST:PORT (for example milvus://127.0.0.1:19530)"
+            )
+        if name and not _NAME.match(name):
+            raise ArticleQAError(f"{name!r} is not a Milvus collection name: use letters, digits and _")
+        return cls(f"http://{host}:{port}", name or None)
+
+    def __str__(self) -> str:
+        if not self.uri.startswith("http://"):
+            return f"milvus://{self.uri}"
+        return f"milvus://{self.uri[len('http://') :]}" + (f"/{self.collection}" if self.collection else "")
+
+    def same_place(self, entry: dict) -> bool:
+        """Whether a manifest's vectors entry points here."""
+        return entry.get("uri") == self.uri and (self.collection is None or entry.get("collection") == self.collection)
+
+
+def collection_for_new_library() -> str:
+    return f"articleqa_{uuid.uuid4().hex[:16]}"
+
+
+class MilvusEngine:
+    """Unit vectors keyed by int64 id in a Milvus collection, searched by cosine."""
+
+    name = "milvus"
+
+    def __init__(self, store: Store, collection: str, dim: int, *, model: str = "", client=None) -> None:
+        self.store = store
+        self.collection = collection
+        self.dim = dim
+        self.model = model
+        self._client = client or _connect(store)
+        if not self._client.has_collection(collection):
+            self._create()
+        else:
+            self._check()
+        self._client.load_collection(collection)
+
+    # -- the collection --------------------------------------------------------------------
+
+    def _create(self) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False, description="articleqa passages")
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
+        schema.add_field("article", DataType.VARCHAR, max_length=1024)
+        schema.add_field("start", DataType.INT64)
+        schema.add_field("end", DataType.INT64)
+        index = self._client.prepare_index_params()
+        index.add_index(field_name="vector", index_type="HNSW", metric_type="COSINE", params=HNSW_BUILD)
+        self._client.create_collection(
+            self.collection,
+            schema=schema,
+            index_params=index,
+            consistency_level="Strong",
+            properties={PREFIX: SCHEMA, "articleqa.model": self.model, "articleqa.dim": str(self.dim)},
+        )
+
+    def _check(self) -> None:
+        """Refuse a collection written by another model, another schema, or not by articleqa."""
+        info = self._client.describe_collection(self.collection)
+        props = info.get("properties") or {}
+        where = f"collection {self.collection!r} on {self.store}"
+        fix = "name another collection (milvus://HOST:PORT/NAME) or rebuild with `articleqa build --rebuild`"
+        if props.get(PREFIX) is None:
+            raise IndexMismatch(f"{where} was not written by articleqa: {fix}")
+        if props.get(PREFIX) != SCHEMA:
+            raise IndexMismatch(f"{where} uses articleqa schema {props.get(PREFIX)}, this version {SCHEMA}: {fix}")
+        if int(props.get("articleqa.dim", -1)) != self.dim or (
+            self.model and props.get("articleqa.model") != self.model
+        ):
+            raise IndexMismatch(
+                f"{where} holds vectors of model {props.get('articleqa.model')!r} "
+                f"({props.get('articleqa.dim')} dimensions), not {self.model!r} ({self.dim}): {fix}"
+            )
+
+    def drop(self) -> None:
+        self._client.drop_collection(self.collection)
+
+    # -- the engine contract ---------------------------------------------------------------
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray, fields: dict[str, np.ndarray] | None = None) -> None:
+        """Store vectors under new ids (ValueError for an id already stored)."""
+        ids, vectors = self._checked(ids, vectors)
+        present = self._present(ids)
+        if len(present):
+            raise ValueError(f"id {int(present[0])} is already stored")
+        self._write(self._client.insert, ids, vectors, fields)
+
+    def put(self, ids: np.ndarray, vectors: np.ndarray, fields: dict[str, np.ndarray] | None = None) -> None:
+        """Store vectors, replacing any stored under the same ids (what a writer that resumes after a
+        crash needs: the keys it is given again may hold the crashed write's vectors)."""
+        ids, vectors = self._checked(ids, vectors)
+        self._write(self._client.upsert, ids, vectors, fields)
+
+    def remove(self, ids: np.ndarray) -> None:
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        for start in range(0, len(ids), BATCH):
+            self._client.delete(self.collection, ids=ids[start : start + BATCH].tolist())
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        queries = np.ascontiguousarray(np.asarray(queries, np.float32).reshape(-1, self.dim))
+        scores = np.zeros((len(queries), k), np.float32)
+        found = np.full((len(queries), k), -1, np.int64)
+        if k <= 0 or not len(queries):
+            return scores, found
+        results = self._client.search(
+            self.collection,
+            data=queries.tolist(),
+            limit=k,
+            output_fields=["id"],  # without it, milvus-lite returns every field, vectors included
+            search_params={"metric_type": "COSINE", "params": {"ef": max(k, HNSW_EF)}},
+            consistency_level="Strong",
+        )
+        for q, hits in enumerate(results):
+            for i, hit in enumerate(hits[:k]):
+                found[q, i] = int(hit["id"])
+                scores[q, i] = float(hit["distance"])
+        return scores, found
+
+    def get(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        out = np.zeros((len(ids), self.dim), np.float32)
+        found: dict[int, np.ndarray] = {}
+        for start in range(0, len(ids), BATCH):
+            rows = self._client.query(
+                self.collection,
+                ids=ids[start : start + BATCH].tolist(),
+                output_fields=["id", "vector"],
+                consistency_level="Strong",
+            )
+            found.update({int(r["id"]): np.asarray(r["vector"], np.float32) for r in rows})
+        for i, key in enumerate(ids.tolist()):
+            if key not in found:
+                raise KeyError(f"no vector for id {key}")
+            out[i] = found[key]
+        return out
+
+    def count(self) -> int:
+        rows = self._client.query(self.collection, filter="", output_fields=["count(*)"], consistency_level="Strong")
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def view(self) -> MilvusEngine:
+        return self  # removal is the server's; snapshots filter by their own live passages
+
+    def save(self, folder: Path | None = None) -> dict:
+        """The manifest entry: the data itself is on the server already."""
+        return {
+            "engine": self.name,
+            "uri": self.store.uri,
+            "collection": self.collection,
+            "schema": SCHEMA,
+            "count": self.count(),
+        }
+
+    @classmethod
+    def load(cls, folder: Path | None, entry: dict, dim: int, *, model: str = "") -> MilvusEngine:
+        return cls(Store(entry["uri"], entry["collection"]), entry["collection"], dim, model=model)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _checked(self, ids, vectors) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        vectors = np.asarray(vectors, np.float32).reshape(-1, self.dim)
+        if len(ids) != len(vectors):
+            raise ValueError(f"{len(ids)} ids for {len(vectors)} vectors")
+        if len(np.unique(ids)) != len(ids):
+            raise ValueError("the same id was given twice")
+        return ids, vectors
+
+    def _present(self, ids: np.ndarray) -> np.ndarray:
+        present = []
+        for start in range(0, len(ids), BATCH):
+            rows = self._client.query(
+                self.collection,
+                ids=ids[start : start + BATCH].tolist(),
+                output_fields=["id"],
+                consistency_level="Strong",
+            )
+            present.extend(int(r["id"]) for r in rows)
+        return np.asarray(sorted(present), np.int64)
+
+    def _write(self, call, ids: np.ndarray, vectors: np.ndarray, fields: dict[str, np.ndarray] | None) -> None:
+        fields = fields or {}
+        article = fields.get("article")
+        start_, end_ = fields.get("start"), fields.get("end")
+        for a in range(0, len(ids), BATCH):
+            b = min(a + BATCH, len(ids))
+            rows = [
+                {
+                    "id": int(ids[i]),
+                    "vector": vectors[i].tolist(),
+                    "article": "" if article is None else str(article[i])[:1024],
+                    "start": 0 if start_ is None else int(start_[i]),
+                    "end": 0 if end_ is None else int(end_[i]),
+                }
+                for i in range(a, b)
+            ]
+            call(self.collection, rows)
+
+
+HNSW_BUILD = {"M": 16, "efConstruction": 200}
+HNSW_EF = 128
+
+
+def _connect(store: Store):
+    try:
+        from pymilvus import MilvusClient
+    except ImportError as exc:
+        raise ArticleQAError("a Milvus store needs the pymilvus client: pip install 'articleqa[milvus]'") from exc
+    try:
+        return MilvusClient(store.uri, timeout=10)
+    except Exception as exc:  # pymilvus raises its own MilvusException, or grpc errors
+        raise StoreUnavailable(
+            f"cannot reach Milvus at {store} ({type(exc).__name__}: {exc}): start the server, "
+            "or check the address (milvus://HOST:PORT)"
+        ) from exc
