@@ -77,6 +77,22 @@ def _healthy(timeout: float, server: subprocess.Popen) -> None:
     raise SystemExit(f"the Milvus server was not healthy after {timeout:.0f} s")
 
 
+def _stop_group(server: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(server.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            server.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
+        try:  # the wrapper is gone; its child may not be
+            os.killpg(server.pid, 0)
+        except ProcessLookupError:
+            return
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="the server's data folder")
@@ -90,14 +106,14 @@ def main() -> None:
     _unshare_network()  # everything from here on sees only the private loopback
     Path(args.data).mkdir(parents=True, exist_ok=True)
     log = open(Path(args.data) / "server.log", "ab")
-    server = subprocess.Popen([binary, "--data", args.data], stdout=log, stderr=subprocess.STDOUT)
+    # `milvus-server` runs the real server as its own child: both go in one process group, which
+    # is stopped as a whole (stopping the wrapper alone leaves the server running).
+    server = subprocess.Popen(
+        [binary, "--data", args.data], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
     def stop(*_):
-        server.terminate()
-        try:
-            server.wait(5)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        _stop_group(server)
         os._exit(0)
 
     signal.signal(signal.SIGTERM, stop)
@@ -105,11 +121,12 @@ def main() -> None:
     try:
         _healthy(args.timeout, server)
     except SystemExit:
-        server.kill()
+        _stop_group(server)
         raise
     threading.Thread(target=_forward, args=(listener, 19530), daemon=True).start()
     print(f"ready milvus://127.0.0.1:{args.port}", flush=True)
     server.wait()
+    _stop_group(server)
     raise SystemExit(f"the Milvus server exited with code {server.returncode}")
 
 

@@ -122,7 +122,9 @@ def test_a_rebuild_moves_to_a_new_collection_and_drops_the_old(tmp_path, corpus,
 
 
 @pytest.mark.server
-def test_on_the_real_server_a_library_answers_adds_and_removes(tmp_path, corpus, fake_settings, fake_embedder, server_store):
+def test_on_the_real_server_a_library_answers_adds_and_removes(
+    tmp_path, corpus, fake_settings, fake_embedder, server_store
+):
     local = Library.at(tmp_path / "local", fake_settings, embedder=fake_embedder)
     local.sync([corpus])
     lib = Library.at(tmp_path / "idx", on_store(fake_settings, server_store), embedder=fake_embedder)

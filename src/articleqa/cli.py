@@ -134,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N queries")
     p.add_argument("--json", action="store_true", help="end with the metrics as one JSON line")
     index_dir(p)
+    store(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="latency, build throughput, memory; against plain BM25 and dense")
@@ -157,7 +158,7 @@ def _library(args):
     from . import library
 
     if args.index_dir:
-        return library.Library.load(args.index_dir)
+        return library.Library.load(args.index_dir, store=getattr(args, "store", None))
     if (library.user_index_dir() / "manifest.json").exists():
         return library.Library.load(library.user_index_dir())
     return library.open()

@@ -7,6 +7,7 @@ vectors, sentences, token vectors and BM25 postings.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -17,6 +18,7 @@ import numpy as np
 from . import engines, legacy, storage
 from .errors import IndexCorrupt, IndexMismatch, IndexMissing
 from .lexical import BM25, Matches
+from .milvus import FRESH_SECONDS
 from .schema import Article, Chunk
 from .segment import Segment
 from .settings import INDEX_FORMAT, ChunkerSettings
@@ -293,9 +295,10 @@ class Index:
     def _remote_search(self, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The server's nearest passages that are live in this snapshot: it may hold passages
         another process has written but not yet published, or removed but not yet deleted there."""
+        fresh = time.time() - float(self.manifest.get("published", 0)) < FRESH_SECONDS
         fetch = n + 16
         for _ in range(4):
-            scores, keys = self.remote.search(vector.reshape(1, -1), fetch)
+            scores, keys = self.remote.search(vector.reshape(1, -1), fetch, fresh=fresh)
             scores, keys = scores[0][keys[0] >= 0], keys[0][keys[0] >= 0]
             live = self.locate(keys).segments >= 0
             if live.sum() >= n or len(keys) < fetch:

@@ -4,8 +4,11 @@ for a library whose vectors outgrow one machine or are shared by several app pro
 A library keeps its vectors in one collection: the passage key as primary key, the unit vector
 (an HNSW index, COSINE), and the passage's article id and span as scalar fields. The collection's
 properties say which model and library wrote it, so opening it with another model fails with the
-fix, as the local manifest does. Reads and writes use strong consistency: a passage written or
-removed by one process is seen so by the next search of any other. Everything else about the
+fix, as the local manifest does. A search waits for every write before it (strong consistency,
+~200 ms on the server, which waits for its next time tick) only while the snapshot that asks is
+younger than the server's bounded staleness; otherwise bounded consistency already covers every
+write the snapshot names (~5 ms). Removed passages need neither: a snapshot drops whatever it
+does not hold live (index.py). Everything else about the
 library (text, sentence and token vectors, BM25 postings, the manifest) stays in the index folder,
 shared by the processes (docs/scale.md).
 
@@ -155,7 +158,8 @@ class MilvusEngine:
         for start in range(0, len(ids), BATCH):
             self._client.delete(self.collection, ids=ids[start : start + BATCH].tolist())
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, *, fresh: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """`fresh`: writes made in the last FRESH_SECONDS must be seen (strong consistency)."""
         queries = np.ascontiguousarray(np.asarray(queries, np.float32).reshape(-1, self.dim))
         scores = np.zeros((len(queries), k), np.float32)
         found = np.full((len(queries), k), -1, np.int64)
@@ -166,8 +170,8 @@ class MilvusEngine:
             data=queries.tolist(),
             limit=k,
             output_fields=["id"],  # without it, milvus-lite returns every field, vectors included
-            search_params={"metric_type": "COSINE", "params": {"ef": max(k, HNSW_EF)}},
-            consistency_level="Strong",
+            search_params={"metric_type": "COSINE", "params": {"ef": max(2 * k, HNSW_EF)}},
+            consistency_level="Strong" if fresh else "Bounded",
         )
         for q, hits in enumerate(results):
             for i, hit in enumerate(hits[:k]):
@@ -257,7 +261,10 @@ class MilvusEngine:
 
 
 HNSW_BUILD = {"M": 16, "efConstruction": 200}
-HNSW_EF = 128
+# Milvus's bounded consistency sees every write older than its graceful time (5 s by default),
+# plus a margin for clocks that disagree between the writer's machine and the server's.
+FRESH_SECONDS = 8.0
+HNSW_EF = 256
 
 
 def _connect(store: Store):

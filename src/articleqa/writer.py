@@ -79,6 +79,7 @@ def commit(
     }
     if vectors is not None:
         manifest["vectors"] = vectors
+        manifest["published"] = time.time()  # readers of a young snapshot ask the server for every write
     storage.publish(folder, manifest)
     storage.crash_point("published")
     if remote is not None:
