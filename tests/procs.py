@@ -1,6 +1,6 @@
 """Run as a separate process by the storage tests: a writer or a reader of one index folder.
 
-python procs.py add INDEX FILE... [--timeout S]    add files (fake embedder), print the change
+python procs.py add INDEX FILE... [--timeout S] [--store URI]   add files (fake embedder), print the change
 python procs.py churn INDEX PREFIX N               add and remove N articles of its own, one by one
 python procs.py read INDEX SECONDS                 open and search in a loop; print counts as JSON
 """
@@ -21,8 +21,8 @@ from articleqa.settings import StorageSettings  # noqa: E402
 from fakes import FakeEmbedder  # noqa: E402
 
 
-def library(folder: str, timeout: float = 600.0, flush: int = 20_000) -> Library:
-    storage = StorageSettings(lock_timeout=timeout, flush_passages=flush)
+def library(folder: str, timeout: float = 600.0, flush: int = 20_000, store: str | None = None) -> Library:
+    storage = StorageSettings(lock_timeout=timeout, flush_passages=flush, store=store)
     return Library.at(Path(folder), Settings(model=FakeEmbedder.name, storage=storage), embedder=FakeEmbedder())
 
 
@@ -33,7 +33,9 @@ def main(argv: list[str]) -> int:
         flush = int(argv[argv.index("--flush") + 1]) if "--flush" in argv else 20_000
         paths = [a for a in argv[2:] if not a.startswith("--") and not a.replace(".", "").isdigit()]
         start = float(argv[argv.index("--at") + 1]) if "--at" in argv else 0.0
-        lib = library(folder, timeout, flush)
+        store = argv[argv.index("--store") + 1] if "--store" in argv else None
+        paths = [p for p in paths if p != store]
+        lib = library(folder, timeout, flush, store)
         time.sleep(max(0.0, start - time.time()))
         try:
             change = lib.add(*paths)
