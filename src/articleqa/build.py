@@ -263,6 +263,44 @@ def encode(
         target = Int8Codec(dim)
     else:
         target = codec if isinstance(codec, PQCodec) else default_codec(embedder.name)
+    if hasattr(embedder, "encode_coded") and target is not None:
+        # A distributed embedder (distributed.RayEmbedder) takes the whole group at once and
+        # returns token vectors already compressed: they never travel as floats.
+        if progress is not None:
+            progress(0.0, f"embedding {len(texts)} passages and {len(sentence_texts)} sentences")
+        vectors_all, table = embedder.encode_coded(texts, target)
+        vectors, coded = [vectors_all], [table]
+        sentence_codes = [Int8Codec(dim).encode(embedder.encode(sentence_texts))]
+    else:
+        vectors, coded, target = _embed_passages(embedder, texts, target, storage_settings, progress, total)
+        done = len(texts)
+        sentence_codec = Int8Codec(dim)
+        sentence_codes = [np.zeros((0, dim + 4), np.uint8)]
+        for i in range(0, len(sentence_texts), step):
+            batch = sentence_texts[i : i + step]
+            if progress is not None:
+                progress(done / total, f"embedding sentences: {done + len(batch)} of {total} texts")
+            sentence_codes.append(sentence_codec.encode(embedder.encode(batch, progress=quiet)))
+            done += len(batch)
+    data = SegmentData(
+        articles=articles,
+        origins=[origins.get(a.id, "added") for a in articles],
+        chunks=np.array(chunk_rows, dtype=CHUNK_ROW).reshape(-1),
+        headings=[h for h, _ in sorted(heading_number.items(), key=lambda kv: kv[1])],
+        vectors=np.vstack(vectors),
+        tokens=TokenTable.concat(coded, target),
+        sentence_spans=np.asarray(spans, dtype=np.int64).reshape(-1, 2),
+        sentence_codes=np.vstack(sentence_codes),
+        postings=Postings.from_terms(tokenize(texts) if texts else []),
+    )
+    return data, target
+
+
+def _embed_passages(embedder, texts, target, storage_settings, progress, total, step: int = 256):
+    """Passage vectors and their token codes, 256 texts at a time (see `encode` for the codec)."""
+    dim = embedder.dim
+    quiet = None if progress is None else False
+    done = 0
     vectors, coded, waiting = [np.zeros((0, dim), np.float32)], [], []
     for i in range(0, len(texts), step):
         batch = texts[i : i + step]
@@ -282,23 +320,4 @@ def encode(
     if target is None:
         target = Int8Codec(dim)
         coded.append(TokenTable.encode(waiting, target))
-    sentence_codec = Int8Codec(dim)
-    sentence_codes = [np.zeros((0, dim + 4), np.uint8)]
-    for i in range(0, len(sentence_texts), step):
-        batch = sentence_texts[i : i + step]
-        if progress is not None:
-            progress(done / total, f"embedding sentences: {done + len(batch)} of {total} texts")
-        sentence_codes.append(sentence_codec.encode(embedder.encode(batch, progress=quiet)))
-        done += len(batch)
-    data = SegmentData(
-        articles=articles,
-        origins=[origins.get(a.id, "added") for a in articles],
-        chunks=np.array(chunk_rows, dtype=CHUNK_ROW).reshape(-1),
-        headings=[h for h, _ in sorted(heading_number.items(), key=lambda kv: kv[1])],
-        vectors=np.vstack(vectors),
-        tokens=TokenTable.concat(coded, target),
-        sentence_spans=np.asarray(spans, dtype=np.int64).reshape(-1, 2),
-        sentence_codes=np.vstack(sentence_codes),
-        postings=Postings.from_terms(tokenize(texts) if texts else []),
-    )
-    return data, target
+    return vectors, coded, target

@@ -77,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", help="sentence-transformers model name or path (default: bundled all-MiniLM-L6-v2)")
     store(p)
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="embed on a Ray cluster (ADDRESS, e.g. ray://head:10001 or auto; alone: a local one)",
+    )
+    p.add_argument("--ray-actors", type=int, metavar="N", help="model copies on the cluster (default: one per CPU)")
     p.set_defaults(func=cmd_build)
 
     for name, func, helptext in (
@@ -170,15 +178,26 @@ def cmd_build(args) -> int:
 
     settings = Settings(model=args.model) if args.model else Settings()
     folder = Path(args.index_dir) if args.index_dir else library.user_index_dir()
+    embedder = None
+    if args.ray:
+        from .distributed import RayEmbedder
+
+        embedder = RayEmbedder(settings.model, address=args.ray, actors=args.ray_actors)
     if args.paths:
         lib = library.open(
-            args.paths, index_dir=folder, settings=settings, rebuild=args.rebuild, prune=args.prune, store=args.store
+            args.paths,
+            index_dir=folder,
+            settings=settings,
+            rebuild=args.rebuild,
+            prune=args.prune,
+            store=args.store,
+            embedder=embedder,
         )
         change = lib.last_change
     else:
         if args.store:
             settings = replace(settings, storage=replace(settings.storage, store=args.store))
-        lib = library.Library.at(folder, settings, rebuild=args.rebuild)
+        lib = library.Library.at(folder, settings, rebuild=args.rebuild, embedder=embedder)
         change = lib.sync_builtin(prune=args.prune)
     # Skipped files were already reported, one warning each, as they were read.
     info = lib.info()

@@ -268,7 +268,7 @@ class IVFEngine(_Indexed):
 
     name = "ivf"
 
-    def __init__(self, dim: int, ids=None, vectors=None, *, probe: float = 3.0, index=None) -> None:
+    def __init__(self, dim: int, ids=None, vectors=None, *, probe: float = 4.0, index=None) -> None:
         super().__init__(dim, ids, vectors, index=index)
         self.probe = probe
 
@@ -311,7 +311,7 @@ class IVFEngine(_Indexed):
     @classmethod
     def load(cls, folder: Path, entry: dict, dim: int) -> IVFEngine:
         ids, vectors, index = cls._load_index(Path(folder), IVF, dim)
-        return cls(dim, ids, vectors, probe=entry.get("probe_sqrt", 3.0), index=index)
+        return cls(dim, ids, vectors, probe=entry.get("probe_sqrt", 4.0), index=index)
 
 
 class HNSWEngine(_Indexed):

@@ -40,7 +40,7 @@ class StorageSettings:
     ann: str = "ivf"
     # Inverted lists: 4·√n of them; a search visits ivf_probe·√lists of them (recall@10 0.98 on
     # the 1M synthetic library, 0.97 on SciFact's passage and sentence vectors; docs/benchmarks.md).
-    ivf_probe: float = 3.0
+    ivf_probe: float = 4.0
     hnsw_m: int = 32
     hnsw_ef_construction: int = 160
     hnsw_ef_search: int = 256
