@@ -263,14 +263,14 @@ def encode(
         target = Int8Codec(dim)
     else:
         target = codec if isinstance(codec, PQCodec) else default_codec(embedder.name)
-    if hasattr(embedder, "encode_coded") and target is not None:
+    if hasattr(embedder, "encode_group") and target is not None:
         # A distributed embedder (distributed.RayEmbedder) takes the whole group at once and
         # returns token vectors already compressed: they never travel as floats.
         if progress is not None:
             progress(0.0, f"embedding {len(texts)} passages and {len(sentence_texts)} sentences")
-        vectors_all, table = embedder.encode_coded(texts, target)
-        vectors, coded = [vectors_all], [table]
-        sentence_codes = [Int8Codec(dim).encode(embedder.encode(sentence_texts))]
+        passage_vectors, table, sentence_vectors = embedder.encode_group(texts, sentence_texts, target)
+        vectors, coded = [passage_vectors], [table]
+        sentence_codes = [Int8Codec(dim).encode(sentence_vectors)]
     else:
         vectors, coded, target = _embed_passages(embedder, texts, target, storage_settings, progress, total)
         done = len(texts)

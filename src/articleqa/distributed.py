@@ -47,25 +47,31 @@ def _codec_from(spec: tuple):
 class _Encoder:
     """A Ray actor: one model, fed batches of texts."""
 
-    def __init__(self, model: str, codec_spec: tuple | None, threads: int) -> None:
+    def __init__(self, model: str, codec_spec: tuple, threads: int) -> None:
         import torch
 
         torch.set_num_threads(max(1, threads))
         self.embedder = Embedder(model)
-        self.codec = _codec_from(codec_spec) if codec_spec is not None else None
+        self.codec = _codec_from(codec_spec)
 
     def __call__(self, batch: dict) -> dict:
+        """Passages (`tokens` true) get their vector and token codes; sentences their vector."""
         texts = [str(t) for t in batch["text"]]
-        if self.codec is None:  # sentences: their vectors only
-            return {"i": batch["i"], "vector": self.embedder.encode(texts, progress=False)}
-        vectors, tokens = self.embedder.encode_tokens(texts, progress=False)
-        codes = [self.codec.encode(t) for t in tokens]
-        return {
-            "i": batch["i"],
-            "vector": vectors,
-            "count": np.array([len(c) for c in codes], np.int64),
-            "codes": np.array([c.tobytes() for c in codes], dtype=object),
-        }
+        passage = np.asarray(batch["tokens"], bool)
+        vectors = np.zeros((len(texts), self.embedder.dim), np.float32)
+        counts = np.zeros(len(texts), np.int64)
+        codes = np.full(len(texts), b"", dtype=object)
+        if passage.any():
+            rows = np.nonzero(passage)[0]
+            v, tokens = self.embedder.encode_tokens([texts[r] for r in rows], progress=False)
+            vectors[rows] = v
+            for r, t in zip(rows, tokens):
+                c = self.codec.encode(t)
+                counts[r], codes[r] = len(c), c.tobytes()
+        if (~passage).any():
+            rows = np.nonzero(~passage)[0]
+            vectors[rows] = self.embedder.encode([texts[r] for r in rows], progress=False)
+        return {"i": batch["i"], "vector": vectors, "count": counts, "codes": codes}
 
 
 class RayEmbedder:
@@ -91,13 +97,12 @@ class RayEmbedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return self._local.count_tokens(texts)
 
-    def _map(self, texts: Sequence[str], codec_spec: tuple | None) -> dict:
-        if not texts:
-            return {}
-        data = self._ray.data.from_items([{"i": i, "text": t} for i, t in enumerate(texts)])
-        out = data.map_batches(
+    def _map(self, texts: Sequence[str], tokens: np.ndarray, codec) -> dict:
+        """Every text through the actor pool once (one pool per call: a call is a whole group)."""
+        rows = [{"i": i, "text": t, "tokens": bool(k)} for i, (t, k) in enumerate(zip(texts, tokens))]
+        out = self._ray.data.from_items(rows).map_batches(
             _Encoder,
-            fn_constructor_args=(self.name, codec_spec, self.threads),
+            fn_constructor_args=(self.name, _codec_spec(codec), self.threads),
             batch_size=BATCH,
             batch_format="numpy",
             concurrency=self.actors,
@@ -111,19 +116,25 @@ class RayEmbedder:
         order = np.argsort(merged["i"], kind="stable")  # batches come back in any order
         return {key: value[order] for key, value in merged.items()}
 
-    def encode(self, texts: Sequence[str], **_) -> np.ndarray:
+    def encode_group(
+        self, passages: Sequence[str], sentences: Sequence[str], codec
+    ) -> tuple[np.ndarray, TokenTable, np.ndarray]:
+        """A group's passage vectors, their token table in `codec`, and its sentence vectors."""
+        texts = [*passages, *sentences]
         if not texts:
-            return np.zeros((0, self.dim), np.float32)
-        return np.ascontiguousarray(np.vstack(self._map(texts, None)["vector"]), dtype=np.float32)
+            empty = np.zeros((0, self.dim), np.float32)
+            return empty, TokenTable.concat([], codec), empty
+        kinds = np.r_[np.ones(len(passages), bool), np.zeros(len(sentences), bool)]
+        got = self._map(texts, kinds, codec)
+        n = len(passages)
+        codes = np.frombuffer(b"".join(got["codes"][:n]), np.uint8).reshape(-1, codec.width)
+        table = TokenTable(codes, offsets_of(got["count"][:n]), codec)
+        vectors = np.ascontiguousarray(got["vector"], dtype=np.float32)
+        return vectors[:n], table, vectors[n:]
 
-    def encode_coded(self, texts: Sequence[str], codec) -> tuple[np.ndarray, TokenTable]:
-        """Passage vectors and a token table in `codec`, texts in order."""
-        if not texts:
-            return np.zeros((0, self.dim), np.float32), TokenTable.concat([], codec)
-        got = self._map(texts, _codec_spec(codec))
-        codes = np.frombuffer(b"".join(got["codes"]), np.uint8).reshape(-1, codec.width)
-        table = TokenTable(codes, offsets_of(got["count"]), codec)
-        return np.ascontiguousarray(np.vstack(got["vector"]), dtype=np.float32), table
+    def encode(self, texts: Sequence[str], **kwargs) -> np.ndarray:
+        """Vectors of a few texts (a question): on the driver."""
+        return self._local.encode(texts, **kwargs)
 
     def encode_tokens(self, texts: Sequence[str], **kwargs):
         """Float token vectors (only for a model that has no codebook yet): on the driver."""
