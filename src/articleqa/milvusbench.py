@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="write the results as JSON here")
     parser.add_argument("--server-data", metavar="DIR", help="the server's data folder, to measure its growth")
     args = parser.parse_args(argv)
-    results = run(args.store, args.vectors, args.queries, Path(args.server_data) if args.server_data else None)
+    results = run(args.store, args.vectors, args.queries, data=Path(args.server_data) if args.server_data else None)
     text = json.dumps(results, indent=2)
     if args.out:
         Path(args.out).write_text(text + "\n", encoding="utf-8")

@@ -38,8 +38,8 @@ class StorageSettings:
     # segments are merged once together they pass it, so an exact scan never covers more.
     ann_threshold: int = 50_000
     ann: str = "ivf"
-    # Inverted lists: 4·√n of them; a search visits ivf_probe·√lists of them (recall@10 0.98 on
-    # the 1M synthetic library, 0.97 on SciFact's passage and sentence vectors; docs/benchmarks.md).
+    # Inverted lists: 4·√n of them; a search visits ivf_probe·√lists of them (recall@10 0.993 on
+    # the 1M synthetic library, 0.961 on 200k clustered vectors; docs/benchmarks.md, docs/scale.md).
     ivf_probe: float = 4.0
     hnsw_m: int = 32
     hnsw_ef_construction: int = 160
