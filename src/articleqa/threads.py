@@ -9,8 +9,9 @@ token MaxSim on two BLAS threads, 12.8 ms after one on a single thread (10 ms al
 their threads: the FAISS setting belongs to the calling thread, and the BLAS limit is lifted on exit.
 
 The BLAS limit is one setting for the whole process, while several questions (a server's
-requests, or the two halves of one question: `retrieve`) run at once: it is counted, set by the
-first thread that enters and lifted by the last that leaves, so no thread lifts it under another.
+requests) run at once: it is counted, set by the first thread that enters and lifted by the
+last that leaves, so no thread lifts it under another. (OpenBLAS may still ignore a limit set or
+lifted from a thread other than the first that ever set one; the limit is a help, not a promise.)
 """
 
 from __future__ import annotations
