@@ -135,3 +135,21 @@ def test_a_build_keeps_what_it_did_not_add_unless_told_to_prune(home, tmp_path):
     result = run_cli("build", ARTICLES / "green-tea.md", "--prune", home=home)
     assert result.returncode == 0, result.stderr
     assert "1 articles" in result.stdout and "removed 4" in result.stdout
+
+
+def test_a_library_on_a_store_is_built_searched_and_described(home, tmp_path):
+    """--store on milvus-lite: build, then search and info read the store from the manifest."""
+    index_dir, store = tmp_path / "idx", f"milvus://{tmp_path / 'vectors.db'}"
+    result = run_cli("build", ARTICLES / "green-tea.md", "--index-dir", index_dir, "--store", store, home=home)
+    assert result.returncode == 0, result.stderr
+    info = run_cli("info", "--index-dir", index_dir, home=home)
+    assert info.returncode == 0 and f"(milvus) over 1 passages on {store}" in info.stdout, info.stdout
+    found = run_cli("search", "green tea water temperature", "--index-dir", index_dir, "--json", home=home)
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)[0]["article"]["title"] == "Brewing Green Tea Without Bitterness"
+    other = run_cli("build", ARTICLES / "green-tea.md", "--index-dir", index_dir, "--store", "milvus://h:1", home=home)
+    assert_user_error(other, "keeps its vectors in milvus://", "rebuild")
+    unusable = [("redis://h:1", "unknown store 'redis://h:1'"), ("milvus://127.0.0.1:9", "cannot reach Milvus")]
+    for store, says in unusable:
+        bad = run_cli("build", ARTICLES / "green-tea.md", "--index-dir", tmp_path / "x", "--store", store, home=home)
+        assert_user_error(bad, says)

@@ -17,7 +17,7 @@ from .embedding import Embedder, canonical_name
 from .errors import ArticleQAError, BadQuestion, IndexMismatch, IndexMissing, ReadOnlyIndex, UnknownArticle
 from .index import MANIFEST, Index
 from .ingest import Ingested, Skipped, parse, read_paths, require_articles
-from .milvus import Store
+from .milvus import Store, connect
 from .retrieve import check_mode, search_index
 from .schema import Answer, Article, Hit
 from .settings import Settings, data_home
@@ -166,6 +166,8 @@ class Library:
         lib._replace = rebuild
         if not rebuild:
             lib._use_store()
+        elif settings.storage.store:
+            connect(Store.parse(settings.storage.store))  # fail before anything is embedded
         return lib
 
     @classmethod
@@ -185,10 +187,13 @@ class Library:
         wanted = self.settings.storage.store
         if not wanted:
             return
+        store = Store.parse(wanted)  # a bad address fails here, before anything is embedded
         entry = self._index.manifest.get("vectors")
         if entry is None and self._index.manifest:
             self._apply(lambda index: build.plan(index), None)
-        elif entry is not None and not Store.parse(wanted).same_place(entry):
+        elif entry is None:
+            connect(store)  # an unreachable server too
+        elif not store.same_place(entry):
             raise IndexMismatch(
                 f"{self.index_dir} keeps its vectors in {_store_text(entry)}, not {wanted}: open it "
                 "without a store (or with that one), or rebuild it with `articleqa build --rebuild`"

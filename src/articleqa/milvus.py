@@ -88,7 +88,7 @@ class MilvusEngine:
         self.collection = collection
         self.dim = dim
         self.model = model
-        self._client = client or _connect(store)
+        self._client = client or connect(store)
         if not self._client.has_collection(collection):
             self._create()
         else:
@@ -267,7 +267,7 @@ FRESH_SECONDS = 8.0
 HNSW_EF = 256
 
 
-def _connect(store: Store):
+def connect(store: Store):
     try:
         from pymilvus import MilvusClient
     except ImportError as exc:
