@@ -163,13 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _library(args):
-    from . import library
+    from .library import existing
 
-    if args.index_dir:
-        return library.Library.load(args.index_dir, store=getattr(args, "store", None))
-    if (library.user_index_dir() / "manifest.json").exists():
-        return library.Library.load(library.user_index_dir())
-    return library.open()
+    return existing(args.index_dir, store=getattr(args, "store", None))
 
 
 def cmd_build(args) -> int:

@@ -246,7 +246,7 @@ def beir_metrics(run, qrels) -> dict[str, float]:
 
 
 def run_cli(args) -> int:
-    from .cli import _library
+    from .library import existing
 
     path = Path(args.path)
     modes = list(MODES) if args.all_modes else [args.mode or Settings().mode]
@@ -268,7 +268,7 @@ def run_cli(args) -> int:
                     report.missed.append({"id": qid, "question": queries[qid]})
             reports.append(report)
     elif path.is_file():
-        lib = _library(args)
+        lib = existing(args.index_dir, store=getattr(args, "store", None))
         questions = load_questions(path)[: args.limit]
         for mode in modes:
             reports.append(evaluate_questions(lib, questions, mode=mode, name=path.stem))

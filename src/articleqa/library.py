@@ -117,6 +117,16 @@ def open(  # noqa: A001 - the public name the brief asks for
     return lib
 
 
+def existing(index_dir: str | Path | None = None, *, store: str | None = None) -> Library:
+    """The library a reading command opens (search, ask, info, eval): `index_dir`; else your own
+    library if you built one; else the built-in corpus, read-only."""
+    if index_dir:
+        return Library.load(index_dir, store=store)
+    if (user_index_dir() / MANIFEST).exists():
+        return Library.load(user_index_dir(), store=store)
+    return open(store=store)
+
+
 class Library:
     """Articles, their index, and the questions asked of them. Safe to share between threads."""
 
