@@ -109,10 +109,18 @@ _OFFLINE_SCRIPT = textwrap.dedent(
     socket.create_connection = refuse
     socket.getaddrinfo = refuse
 
+    import os
+    import transformers
+
+    transformers.logging.set_verbosity_info()
     from articleqa.embedding import Embedder
 
     vectors = Embedder().encode(["Exosomes are tiny messengers between cells."])
     print("shape", vectors.shape)
+    # The host process is left as it was: no offline switch for a hub model opened later, and
+    # transformers' logging as the host set it.
+    print("offline set", "HF_HUB_OFFLINE" in os.environ or "TRANSFORMERS_OFFLINE" in os.environ)
+    print("verbosity kept", transformers.logging.get_verbosity() == transformers.logging.INFO)
     """
 )
 
@@ -127,3 +135,4 @@ def test_default_model_loads_without_network(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "shape (1, 384)" in result.stdout
+    assert "offline set False" in result.stdout and "verbosity kept True" in result.stdout

@@ -116,11 +116,12 @@ def _skip_ids(tokenizer) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def _load(name: str, device: str | None):
-    """Load once per process; the default model comes from disk with the hub switched off."""
-    if name == DEFAULT_MODEL:
-        # Set before sentence-transformers/huggingface_hub are imported, so no call is tried.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    """Load once per process. The default model comes from its folder on disk with local files only
+    (the hub is never tried), without changing the process's environment: a hub model opened
+    later in the same process still downloads. Transformers' logging is quieted while loading and
+    given back as it was."""
+    bundled = name == DEFAULT_MODEL
+    if bundled:
         try:
             location = str(bundled_model_path())
         except ImportError as exc:
@@ -129,21 +130,26 @@ def _load(name: str, device: str | None):
         location = name
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
     from sentence_transformers import SentenceTransformer
 
     if device is None:
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    verbosity = transformers.logging.get_verbosity()
+    bars = transformers.logging.is_progress_bar_enabled()
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
     try:
-        model = SentenceTransformer(location, device=device)
+        model = SentenceTransformer(location, device=device, local_files_only=bundled)
     except Exception as exc:  # the library raises many types for a bad name or path
         raise ModelUnavailable(
             f"could not load embedding model {name!r} ({exc.__class__.__name__}: {exc}). "
             "Give a sentence-transformers model name you can download, or a local folder."
         ) from exc
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+        if bars:
+            transformers.logging.enable_progress_bar()
     log.info("loaded %s on %s", name, device)
     return model
