@@ -3,6 +3,9 @@
 python procs.py add INDEX FILE... [--timeout S] [--store URI]   add files (fake embedder), print the change
 python procs.py churn INDEX PREFIX N               add and remove N articles of its own, one by one
 python procs.py read INDEX SECONDS                 open and search in a loop; print counts as JSON
+python procs.py raycrash INDEX FOLDER              a Ray build (real model, a segment every 8
+                                                   passages) that dies after its first commit,
+                                                   then resumes; print what each embedded as JSON
 """
 
 from __future__ import annotations
@@ -72,7 +75,40 @@ def main(argv: list[str]) -> int:
                 errors.append(f"{type(exc).__name__}: {exc}")
         print(json.dumps({"loads": loads, "searches": searches, "failures": failures, "errors": errors[:5]}))
         return 0
+    if command == "raycrash":
+        return ray_crash(folder, argv[2])
     raise SystemExit(f"unknown command {command}")
+
+
+def ray_crash(folder: str, articles: str) -> int:
+    from dataclasses import replace
+
+    from articleqa import writer
+    from articleqa.distributed import RayEmbedder
+
+    settings = Settings()
+    settings = replace(settings, storage=replace(settings.storage, flush_passages=8))
+    embedder = RayEmbedder(settings.model, actors=2)
+    commit, commits = writer.commit, []
+
+    def dies_after_the_first(*args, **kwargs):
+        if commits:
+            raise KeyboardInterrupt("the build process died")
+        commits.append(commit(*args, **kwargs))
+        return commits[-1]
+
+    writer.commit = dies_after_the_first
+    try:
+        Library.at(Path(folder), settings, embedder=embedder).sync([articles])
+    except KeyboardInterrupt:
+        pass
+    writer.commit = commit
+    first = len(commits[0]) if commits else 0
+    change = Library.at(Path(folder), settings, embedder=embedder).sync([articles])
+    lib = Library.load(Path(folder))
+    total, articles = len(lib.index), len(lib.index.articles)
+    print(json.dumps({"first": first, "embedded_after": change.embedded, "total": total, "articles": articles}))
+    return 0
 
 
 if __name__ == "__main__":
