@@ -9,7 +9,7 @@ import os
 import shutil
 import sys
 import textwrap
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 from .errors import ArticleQAError
@@ -191,9 +191,7 @@ def cmd_build(args) -> int:
         )
         change = lib.last_change
     else:
-        if args.store:
-            settings = replace(settings, storage=replace(settings.storage, store=args.store))
-        lib = library.Library.at(folder, settings, rebuild=args.rebuild, embedder=embedder)
+        lib = library.Library.at(folder, settings.on_store(args.store), rebuild=args.rebuild, embedder=embedder)
         change = lib.sync_builtin(prune=args.prune)
     # Skipped files were already reported, one warning each, as they were read.
     info = lib.info()

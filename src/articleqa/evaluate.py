@@ -9,7 +9,7 @@ import re
 import sys
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ArticleQAError, IndexMismatch
@@ -252,9 +252,7 @@ def run_cli(args) -> int:
     modes = list(MODES) if args.all_modes else [args.mode or Settings().mode]
     reports: list[Report] = []
     if path.is_dir():
-        settings = Settings()
-        if getattr(args, "store", None):
-            settings = replace(settings, storage=replace(settings.storage, store=args.store))
+        settings = Settings().on_store(getattr(args, "store", None))
         lib, queries, qrels = beir_library(path, cache_dir=args.cache_dir, settings=settings)
         if args.limit:
             queries = dict(list(queries.items())[: args.limit])

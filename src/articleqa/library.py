@@ -17,7 +17,7 @@ from .embedding import Embedder, canonical_name
 from .errors import ArticleQAError, BadQuestion, IndexMismatch, IndexMissing, ReadOnlyIndex, UnknownArticle
 from .index import MANIFEST, Index
 from .ingest import Ingested, Skipped, parse, read_paths, require_articles
-from .milvus import Store, connect
+from .milvus import Store, check_store, connect
 from .retrieve import check_mode, search_index
 from .schema import Answer, Article, Hit
 from .settings import Settings, data_home
@@ -95,8 +95,7 @@ def open(  # noqa: A001 - the public name the brief asks for
     settings = settings or Settings()
     if model is not None:
         settings = replace(settings, model=model)
-    if store is not None:
-        settings = replace(settings, storage=replace(settings.storage, store=store))
+    settings = settings.on_store(store)
     if paths is None and index_dir is None:
         if store is not None:
             raise ArticleQAError("the built-in library is read-only and local: give an index_dir for a store")
@@ -185,9 +184,7 @@ class Library:
         """An existing index, searched with the model and chunker it was built with (and on the
         store it names; `store` moves a local one's vectors to a server first)."""
         index = Index.load(index_dir)
-        settings = replace(Settings(), model=index.model, chunker=index.chunker)
-        if store is not None:
-            settings = replace(settings, storage=replace(settings.storage, store=store))
+        settings = replace(Settings(), model=index.model, chunker=index.chunker).on_store(store)
         lib = cls(index, settings, index_dir=Path(index_dir), embedder=embedder)
         lib._use_store()
         return lib
@@ -203,11 +200,8 @@ class Library:
             self._apply(lambda index: build.plan(index), None)
         elif entry is None:
             connect(store)  # an unreachable server too
-        elif not store.same_place(entry):
-            raise IndexMismatch(
-                f"{self.index_dir} keeps its vectors in {_store_text(entry)}, not {wanted}: open it "
-                "without a store (or with that one), or rebuild it with `articleqa build --rebuild`"
-            )
+        else:
+            check_store(wanted, entry, self.index_dir)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -470,11 +464,7 @@ def _safe_id(value: str) -> str:
 
 
 def _store_text(entry: dict) -> str:
-    if entry.get("engine") != "milvus":
-        return "local"
-    from .milvus import Store
-
-    return str(Store(entry["uri"], entry["collection"]))
+    return str(Store.of(entry)) if entry.get("engine") == "milvus" else "local"
 
 
 def _folder_size(folder: Path) -> int:

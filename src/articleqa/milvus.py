@@ -69,9 +69,23 @@ class Store:
             return f"milvus://{self.uri}"
         return f"milvus://{self.uri[len('http://') :]}" + (f"/{self.collection}" if self.collection else "")
 
+    @classmethod
+    def of(cls, entry: dict) -> Store:
+        """The store a manifest's vectors entry names."""
+        return cls(entry["uri"], entry["collection"])
+
     def same_place(self, entry: dict) -> bool:
         """Whether a manifest's vectors entry points here."""
         return entry.get("uri") == self.uri and (self.collection is None or entry.get("collection") == self.collection)
+
+
+def check_store(wanted: str, entry: dict, folder) -> None:
+    """Refuse to open or write a library on a store other than the one its manifest names."""
+    if not Store.parse(wanted).same_place(entry):
+        raise IndexMismatch(
+            f"{folder} keeps its vectors in {Store.of(entry)}, not {wanted}: open it without a store "
+            "(or with that one), or rebuild it with `articleqa build --rebuild`"
+        )
 
 
 def collection_for_new_library() -> str:
@@ -216,7 +230,7 @@ class MilvusEngine:
 
     @classmethod
     def load(cls, folder: Path | None, entry: dict, dim: int, *, model: str = "") -> MilvusEngine:
-        return cls(Store(entry["uri"], entry["collection"]), entry["collection"], dim, model=model)
+        return cls(Store.of(entry), entry["collection"], dim, model=model)
 
     # -- helpers ---------------------------------------------------------------------------
 

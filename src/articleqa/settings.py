@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -88,6 +88,10 @@ class Settings:
     batch_size: int = 32
     max_question_chars: int = 1000
     storage: StorageSettings = StorageSettings()
+
+    def on_store(self, store: str | None) -> Settings:
+        """These settings with the passage vectors on `store` (unchanged for None)."""
+        return self if not store else replace(self, storage=replace(self.storage, store=store))
 
 
 MODES = ("hybrid", "dense", "lexical")

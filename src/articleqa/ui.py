@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from dataclasses import replace
 from pathlib import Path
 
 from . import render
@@ -60,8 +59,7 @@ def library_for(paths: list[str] | None, index_dir: str | None, store: str | Non
         seed_user_index(folder)
     if (folder / "manifest.json").exists():
         return Library.load(folder, store=store)  # with the model it was built with
-    settings = Settings()
-    return Library.at(folder, replace(settings, storage=replace(settings.storage, store=store)))
+    return Library.at(folder, Settings().on_store(store))
 
 
 def launch(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860) -> gr.Blocks:

@@ -17,9 +17,8 @@ import numpy as np
 from . import engines, storage
 from . import segment as _segment
 from .__about__ import __version__
-from .errors import IndexMismatch
 from .index import Index
-from .milvus import MilvusEngine, Store, collection_for_new_library
+from .milvus import MilvusEngine, Store, check_store, collection_for_new_library
 from .segment import Segment, SegmentData, merged
 from .settings import INDEX_FORMAT, StorageSettings
 from .tokens import Codec, Int8Codec, PQCodec, TokenTable, default_codec
@@ -57,7 +56,7 @@ def commit(
         entries.append(entry)
         segments.append(seg)
         if remote is not None:  # before the manifest that names them: readers never miss one
-            remote.put(data.chunks["key"], data.vectors, _fields(data))
+            remote.put(data.chunks["key"], data.vectors, _fields([a.id for a in data.articles], data.chunks))
     dead = [index.keys_of(article_id) for article_id in delete]
     deleted = np.union1d(index.deleted, np.concatenate(dead)) if dead else index.deleted
     entries, segments, deleted, library_codec = _merge(
@@ -97,11 +96,8 @@ def _remote(index: Index, settings: StorageSettings):
     local library). A library asked to use a server for the first time copies its vectors there."""
     entry = index.manifest.get("vectors")
     if entry:
-        if settings.store and not Store.parse(settings.store).same_place(entry):
-            raise IndexMismatch(
-                f"{index.folder} keeps its vectors in {Store(entry['uri'], entry['collection'])}, "
-                f"not {settings.store}: open it with that store, or rebuild with `articleqa build --rebuild`"
-            )
+        if settings.store:
+            check_store(settings.store, entry, index.folder)
         return index.remote, entry
     if not settings.store:
         return None, None
@@ -111,7 +107,8 @@ def _remote(index: Index, settings: StorageSettings):
         rows = np.arange(len(seg)) if live is None else np.nonzero(live)[0]
         for start in range(0, len(rows), 20_000):
             part = rows[start : start + 20_000]
-            remote.put(seg.keys[part], engine.get(seg.keys[part]), _segment_fields(seg, part))
+            fields = _fields(seg.article_ids, np.asarray(seg.chunks[part]))
+            remote.put(seg.keys[part], engine.get(seg.keys[part]), fields)
     return remote, {k: v for k, v in remote.save().items() if k != "count"}
 
 
@@ -120,16 +117,10 @@ def drop_vectors(entry: dict, dim: int) -> None:
     MilvusEngine.load(None, entry, dim).drop()
 
 
-def _fields(data: SegmentData) -> dict[str, np.ndarray]:
-    """Each passage's article id and span, stored beside its vector on the server."""
-    ids = np.asarray([a.id for a in data.articles], dtype=object)
-    return {"article": ids[data.chunks["article"]], "start": data.chunks["start"], "end": data.chunks["end"]}
-
-
-def _segment_fields(seg: Segment, rows: np.ndarray) -> dict[str, np.ndarray]:
-    table = np.asarray(seg.chunks[rows])
-    ids = np.asarray(seg.article_ids, dtype=object)
-    return {"article": ids[table["article"]], "start": table["start"], "end": table["end"]}
+def _fields(article_ids, chunks: np.ndarray) -> dict[str, np.ndarray]:
+    """Each passage's article id and span (from its CHUNK_ROW), stored beside its vector on the server."""
+    ids = np.asarray(article_ids, dtype=object)
+    return {"article": ids[chunks["article"]], "start": chunks["start"], "end": chunks["end"]}
 
 
 def _with_codecs(index: Index, codecs: dict[str, Codec]) -> Index:
