@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -242,3 +243,20 @@ def test_info_says_how_the_index_is_stored(built):
     assert info.dense == {"flat": {"segments": 1, "passages": info.chunks}}
     assert info.tokens == {"int8": {"segments": 1, "passages": info.chunks, "bytes": 64 + 4}}
     assert info.deleted_passages == 0
+
+
+def test_file_names_that_are_not_utf8_are_indexed_saved_and_shown_escaped(make_library, tmp_path):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    name = os.fsdecode(b"bad\xff.md")  # a name no UTF-8 decoder accepts, as Linux allows
+    (folder / name).write_text("# Sloths\n\nSloths move slowly through the canopy.\n")
+    lib = make_library()
+    assert lib.sync([folder]).added == ("bad",)
+    lib.add(Article(id="odd", title="Odd \udcff", text="Otters swim fast in cold rivers.", source="x\ud800"))
+    reopened = make_library()  # saved: nothing was lost at write time
+    assert reopened.article("bad").source.endswith("bad\\xff.md")
+    assert reopened.article("odd").title == "Odd \\xff"
+    assert reopened.search("sloths canopy", k=1, mode="lexical")[0].article.id == "bad"
+    assert not lib.sync([folder]).changed  # the escaped source still counts as the same file
+    uploaded = lib.add_bytes(b"Kites fly in steady wind.", filename=os.fsdecode(b"kite\xfe.txt"))
+    assert uploaded.source == "upload:kite\\xfe.txt"

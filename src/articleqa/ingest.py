@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import NoArticles, UnusableFile
-from .schema import Article
+from .schema import Article, valid_text
 from .text import normalize, sentence_spans
 
 log = logging.getLogger("articleqa")
@@ -59,7 +59,7 @@ def read_paths(paths: list[str | Path] | tuple[str | Path, ...]) -> Ingested:
     seen: set[str] = set()
     for root in map(Path, paths):
         if not root.exists():
-            out.skipped.append(Skipped(str(root), "no such file or folder"))
+            out.skipped.append(Skipped(valid_text(str(root)), "no such file or folder"))
             continue
         files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
         for path in files:
@@ -71,7 +71,7 @@ def read_paths(paths: list[str | Path] | tuple[str | Path, ...]) -> Ingested:
                 out.articles.append(read_file(path, article_id=article_id))
                 seen.add(article_id)
             except SkipFile as exc:
-                out.skipped.append(Skipped(str(path), str(exc)))
+                out.skipped.append(Skipped(valid_text(str(path)), str(exc)))
     for s in out.skipped:
         log.warning("skipped %s: %s", s.path, s.reason)
     return out

@@ -6,6 +6,19 @@ import hashlib
 from dataclasses import dataclass, field
 
 
+def valid_text(value: str) -> str:
+    """`value` as text that can be written as UTF-8. Names from the file system may carry bytes that
+    are not UTF-8 (Python keeps them as lone surrogates); those become visible escapes: b'\\xff'."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        try:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # surrogates that did not come from bytes
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def content_hash(text: str) -> str:
     """Stable hash of an article's text; what decides whether it is re-embedded."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
@@ -22,6 +35,13 @@ class Article:
     date: str | None = None
     url: str | None = None
     description: str | None = None
+
+    def __post_init__(self) -> None:
+        # An article must survive being saved: no field may hold text UTF-8 cannot encode.
+        for name in ("id", "title", "text", "source", "date", "url", "description"):
+            value = getattr(self, name)
+            if isinstance(value, str) and not value.isascii():
+                object.__setattr__(self, name, valid_text(value))
 
     @property
     def content_hash(self) -> str:
