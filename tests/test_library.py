@@ -145,6 +145,32 @@ def test_bad_questions_are_refused_with_a_helpful_message(built, fake_embedder, 
     assert fake_embedder.texts_encoded == 0
 
 
+@pytest.mark.parametrize(
+    ("history", "says"),
+    [
+        (123, "history must be a list of the earlier questions"),
+        ("What is green tea?", "history must be a list"),
+        (["ok", 7], "questions as strings, not int"),
+        (["x" * 5_000_000], "characters long"),
+    ],
+    ids=["int", "one-string", "int-inside", "5M-chars"],
+)
+def test_bad_history_is_refused_before_any_work(built, fake_embedder, history, says):
+    fake_embedder.reset()
+    with pytest.raises(BadQuestion, match=says):
+        built.ask("and the water?", history=history)
+    assert fake_embedder.texts_encoded == 0
+
+
+def test_only_the_recent_history_is_read(built):
+    # A client that sends its whole conversation: old turns are dropped unread (a huge one too).
+    old = ["x" * 5_000_000, *["What is green tea?"] * 100_000]
+    answer = built.ask("and the water temperature?", history=[*old, "How do I brew green tea?"])
+    assert answer.query == "How do I brew green tea? and the water temperature?"
+    assert len(answer.history) == 20
+    assert built.ask("How is a chain oiled?", history=None).query == "How is a chain oiled?"
+
+
 def test_search_returns_hits_best_first(built):
     hits = built.search("how often should I oil a bicycle chain", k=3)
     assert 1 <= len(hits) <= 3

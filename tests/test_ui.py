@@ -257,6 +257,13 @@ def test_api_reports_user_errors_as_messages(server):
         client(server[0]).predict(question="  ", k=3, mode="hybrid", api_name="/ask")
     with pytest.raises(AppError, match="mode"):
         client(server[0]).predict(question="What are exosomes?", k=3, mode="telepathy", api_name="/search")
+    with pytest.raises(AppError, match="history must be a list"):
+        client(server[0]).predict(question="What are exosomes?", history=123, api_name="/ask")
+    with pytest.raises(AppError, match="characters long"):
+        client(server[0]).predict(question="Why?", history=["x" * 2_000_000], api_name="/ask")
+    # The chat endpoint answers a wrong k or question type in the conversation, not with a blank.
+    with pytest.raises(AppError, match="Expected a `float`"):
+        client(server[0]).predict("What are exosomes?", [], "abc", "hybrid", api_name="/chat")
 
 
 @pytest.mark.slow

@@ -27,6 +27,8 @@ from .timing import stage
 PACKAGE = Path(__file__).resolve().parent
 CORPUS = PACKAGE / "corpus"
 BUILTIN_SOURCE = "builtin"
+# Earlier questions that `ask` reads: a follow-up leans on the last few, never on the 21st back.
+HISTORY_TURNS = 20
 Progress = Callable[[float, str], None]
 
 
@@ -303,6 +305,7 @@ class Library:
         question = self._check_question(question)
         k = self._check_k(k)
         mode = check_mode(mode or self.settings.mode)
+        history = self._check_history(history)
         query = _answer.resolve(question, history)
         index = self.index
         if not len(index):
@@ -414,8 +417,15 @@ class Library:
             return vectors[0], tokens[0]
 
     def _check_question(self, question: str) -> str:
-        if not isinstance(question, str) or not question.strip():
+        if question is not None and not isinstance(question, str):
+            raise BadQuestion(f"the question must be text, not {type(question).__name__}")
+        if not question or not question.strip():
             raise BadQuestion("the question is empty: type a question about the articles")
+        if len(question) > 4 * self.settings.max_question_chars:  # refused before any work on it
+            raise BadQuestion(
+                f"the question is {len(question)} characters long; keep it under "
+                f"{self.settings.max_question_chars} (ask about one thing at a time)"
+            )
         question = " ".join(question.split())
         if len(question) > self.settings.max_question_chars:
             raise BadQuestion(
@@ -425,6 +435,29 @@ class Library:
         if not any(ch.isalnum() for ch in question):
             raise BadQuestion("the question has no words in it: ask in plain language")
         return question
+
+    def _check_history(self, history: Sequence[str] | None) -> tuple[str, ...]:
+        """The earlier questions that matter: the last `HISTORY_TURNS`, each one a question that
+        could have been asked. Bounded so a huge history costs nothing (older turns are dropped
+        unread; an oversized one is refused)."""
+        if history is None:
+            return ()
+        if isinstance(history, (str, bytes)) or not isinstance(history, Sequence):
+            raise BadQuestion(
+                f"history must be a list of the earlier questions (strings, oldest first), "
+                f"not {type(history).__name__}"
+            )
+        recent = tuple(history[-HISTORY_TURNS:])
+        limit = self.settings.max_question_chars
+        for turn in recent:
+            if not isinstance(turn, str):
+                raise BadQuestion(f"history must hold questions as strings, not {type(turn).__name__}")
+            if len(turn) > 4 * limit:
+                raise BadQuestion(
+                    f"an earlier question in history is {len(turn)} characters long; "
+                    f"questions are under {limit} characters"
+                )
+        return recent
 
     def _check_k(self, k: int | None) -> int:
         k = self.settings.k if k is None else k

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import render
 from .errors import ArticleQAError
-from .library import Library, seed_user_index, user_index_dir
+from .library import HISTORY_TURNS, Library, seed_user_index, user_index_dir
 from .library import open as open_library
 from .settings import MODES, Settings
 
@@ -70,6 +70,9 @@ def launch(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860) -> gr.B
         share=False,
         prevent_thread_lock=True,
         quiet=True,
+        # A client that sends a wrong type (k="abc" to the chat endpoint) hears what Gradio
+        # expected instead of an empty error; our own refusals are gr.Error either way.
+        show_error=True,
         max_file_size=MAX_UPLOAD_BYTES,
         css=render.CSS,
         theme=gr.themes.Soft(),
@@ -117,12 +120,15 @@ def build_app(lib: Library) -> gr.Blocks:
         return render.library_html(articles, counts), gr.update(choices=choices, value=None), summary
 
     def chat(question: str, messages: list, asked: list[str], k: int, mode: str):
-        question = (question or "").strip()
-        if not question:
+        # The chat endpoint is callable from outside the page too: every input is checked.
+        messages = messages if isinstance(messages, list) else []
+        asked = [a for a in asked if isinstance(a, str)][-HISTORY_TURNS:] if isinstance(asked, list) else []
+        if isinstance(question, str) and not question.strip():
             return gr.update(), messages, asked
-        messages = [*messages, {"role": "user", "content": render.question_html(question)}]
+        shown = question.strip() if isinstance(question, str) else repr(question)[:200]
+        messages = [*messages, {"role": "user", "content": render.question_html(shown)}]
         try:
-            answer = lib.ask(question, k=int(k), mode=mode, history=list(asked))
+            answer = lib.ask(question, k=_whole(k), mode=mode, history=asked)
         except ArticleQAError as exc:
             reply = render.error_html(str(exc))
         else:
@@ -257,6 +263,14 @@ def build_app(lib: Library) -> gr.Blocks:
         gr.api(api_ask, api_name="ask", **read)
         gr.api(api_search, api_name="search", **read)
     return app
+
+
+def _whole(k) -> int:
+    """The chat's k as a whole number; anything else is refused by `ask` with what to send."""
+    try:
+        return int(k) if isinstance(k, (int, float, str)) and float(k) == int(float(k)) else k
+    except (TypeError, ValueError, OverflowError):
+        return k
 
 
 def _notes_html(notes: list[str]) -> str:
