@@ -61,6 +61,10 @@ class FakeEmbedder:
             tokens.append(rows)
         return vectors, tokens
 
+    def encode_query(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        vectors, tokens = self.encode_tokens([text], progress=False)
+        return vectors[0], tokens[0]
+
     def _slot(self, word: str) -> tuple[int, float]:
         digest = hashlib.md5(word.encode("utf-8")).digest()
         return int.from_bytes(digest[:4], "little") % self.dim, 1.0 if digest[4] % 2 else -1.0

@@ -66,18 +66,20 @@ def test_rechunking_the_corpus_reproduces_the_committed_passages(committed, ship
 @pytest.mark.slow
 def test_search_of_the_builtin_library_encodes_only_the_question(real_embedder, monkeypatch):
     encoded: list[str] = []
+    real_embedder.encode_query("warm up")  # the ONNX copy is written now, if not yet
 
     def counting(method):
         original = getattr(real_embedder, method)
 
         def wrapper(texts, **kwargs):
-            encoded.extend(texts)
+            encoded.extend([texts] if isinstance(texts, str) else texts)
             return original(texts, **kwargs)
 
         monkeypatch.setattr(real_embedder, method, wrapper)
 
     counting("encode")
     counting("encode_tokens")
+    counting("encode_query")
     lib = articleqa.open(embedder=real_embedder)
     hits = lib.search("What are exosomes?")
     assert encoded == ["What are exosomes?"]

@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
-import faiss
-import numpy as np
-from threadpoolctl import threadpool_info
+import inspect
+import subprocess
+import sys
 
 from articleqa.threads import single_threaded
 
 
-def blas_threads() -> list[int]:
-    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
-
-
 def test_single_threaded_limits_faiss_and_blas_and_restores_them():
+    # In a process of its own: OpenBLAS ignores a limit set from a thread other than the first
+    # that ever set one, and earlier tests in this process may have set one from a server thread.
+    body = inspect.getsource(_limits_and_restores)
+    script = f"{body}\n_limits_and_restores()\nprint('ok')"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def _limits_and_restores():
+    import faiss
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    from articleqa.threads import single_threaded
+
+    def blas_threads() -> list[int]:
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
     np.ones((4, 4)) @ np.ones((4, 4))  # BLAS is loaded
     faiss.omp_set_num_threads(2)
     before = blas_threads()
     with single_threaded():
         assert faiss.omp_get_max_threads() == 1
-        assert blas_threads() and all(n == 1 for n in blas_threads())
+        assert blas_threads() and all(n == 1 for n in blas_threads()), blas_threads()
         with single_threaded():  # nested calls (an engine inside a search) keep the limit
             assert faiss.omp_get_max_threads() == 1
         assert faiss.omp_get_max_threads() == 1

@@ -258,6 +258,8 @@ def cmd_info(args) -> int:
     print(f"articles:  {info.articles}")
     print(f"passages:  {info.chunks}")
     print(f"model:     {info.model} ({info.dim} dimensions)")
+    if info.questions:
+        print(f"questions: {info.questions}")
     print(f"size:      {_size(info.size_bytes)}")
     deleted = f" ({info.deleted_passages} deleted passages awaiting a merge)" if info.deleted_passages else ""
     print(f"segments:  {info.segments}{deleted}")

@@ -136,6 +136,10 @@ class RayEmbedder:
         """Vectors of a few texts (a question): on the driver."""
         return self._local.encode(texts, **kwargs)
 
+    def encode_query(self, text: str):
+        """A question: on the driver."""
+        return self._local.encode_query(text)
+
     def encode_tokens(self, texts: Sequence[str], **kwargs):
         """Float token vectors (only for a model that has no codebook yet): on the driver."""
         return self._local.encode_tokens(texts, **kwargs)

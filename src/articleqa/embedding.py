@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -33,17 +34,80 @@ def canonical_name(model: str) -> str:
 
 
 class Embedder:
-    """A sentence-transformers model: token counting and batched, normalized encoding."""
+    """A sentence-transformers model: token counting and batched, normalized encoding.
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, device: str | None = None) -> None:
+    Questions go through an ONNX export of the same model when there is one (onnxmodel.py): a
+    process that only answers never loads torch. The torch model loads on first need (building,
+    or a first question before the export exists, which then writes it)."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, device: str | None = None, onnx: bool | None = None) -> None:
         self.name = canonical_name(model)
-        self._model = _load(self.name, device)
-        self.dim = int(self._model.get_embedding_dimension())
-        self.max_tokens = int(self._model.max_seq_length or 256)
+        self._device = device
+        self._lock = threading.Lock()
+        self._torch = None
+        use = os.environ.get("ARTICLEQA_QUERY_BACKEND", "onnx") != "torch" if onnx is None else onnx
+        # Why questions are not encoded with ONNX (None while they are, or until we know).
+        self.onnx_note: str | None = None if use else "turned off (ARTICLEQA_QUERY_BACKEND=torch)"
+        self._onnx = _open_export(self.name) if use else None
+
+    @property
+    def _model(self):
+        """The torch model, loaded once per process on first use."""
+        if self._torch is None:
+            self._torch = _load(self.name, self._device)
+        return self._torch
+
+    @property
+    def dim(self) -> int:
+        return self._onnx.dim if self._onnx is not None else int(self._model.get_embedding_dimension())
+
+    @property
+    def max_tokens(self) -> int:
+        return self._onnx.max_tokens if self._onnx is not None else int(self._model.max_seq_length or 256)
+
+    @property
+    def query_backend(self) -> str:
+        """How questions are encoded now: "onnx" or "torch"."""
+        return "onnx" if self._onnx is not None else "torch"
+
+    def describe_queries(self) -> str:
+        """How questions are encoded, for `articleqa info`; never loads torch to find out."""
+        if self._onnx is not None:
+            return f"ONNX Runtime ({self._onnx.folder})"
+        if self.onnx_note:
+            return f"torch: {self.onnx_note}"
+        return "torch until the first question writes an ONNX copy of the model (once)"
 
     @property
     def device(self) -> str:
         return str(self._model.device)
+
+    def encode_query(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """One question's unit vector and unit content token vectors (as `encode_tokens` gives).
+        Without an export yet, the first question writes one (once per machine) if it can."""
+        if self._onnx is None and self.onnx_note is None:
+            with self._lock:
+                if self._onnx is None and self.onnx_note is None:
+                    self._export()
+        if self._onnx is not None:
+            vectors, tokens = self._onnx.encode_tokens([text])
+        else:
+            vectors, tokens = self.encode_tokens([text], progress=False)
+        return vectors[0], tokens[0]
+
+    def _export(self) -> None:
+        from . import onnxmodel
+
+        folder = _export_dir(self.name)
+        model = self._model
+        try:
+            log.info("writing an ONNX copy of %s for fast questions (once): %s", self.name, folder)
+            skip = _skip_ids(model.tokenizer)
+            onnxmodel.export(model, folder, skip_ids=skip, reference=lambda t: self.encode_tokens(t, progress=False))
+            self._onnx = onnxmodel.OnnxEncoder(folder)
+        except (ModelUnavailable, OSError, ImportError) as exc:
+            self.onnx_note = str(exc)
+            log.warning("questions are encoded with torch: %s", exc)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces per text, as the model's tokenizer counts them (no special tokens)."""
@@ -95,6 +159,44 @@ class Embedder:
 
 def _norms(matrix: np.ndarray) -> np.ndarray:
     return np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+
+
+def _location(name: str) -> Path | None:
+    if name == DEFAULT_MODEL:
+        try:
+            return bundled_model_path()
+        except ImportError:
+            return None
+    path = Path(name).expanduser()
+    return path if path.is_dir() else None
+
+
+def _export_dir(name: str) -> Path:
+    from .onnxmodel import cache_dir, fingerprint
+    from .settings import data_home
+
+    return cache_dir(data_home(), name, fingerprint(_location(name)))
+
+
+def _open_export(name: str):
+    """The model's checked ONNX export, or None when there is none yet (or onnxruntime is missing).
+    A damaged one is removed, so the next question writes it again."""
+    folder = _export_dir(name)
+    if not (folder / "meta.json").is_file():
+        return None
+    try:
+        from .onnxmodel import OnnxEncoder
+
+        return OnnxEncoder(folder)
+    except ImportError as exc:
+        log.warning("questions are encoded with torch: %s", exc)
+        return None
+    except Exception as exc:  # onnxruntime and tokenizers raise their own types for a bad file
+        log.warning("the ONNX copy in %s is damaged (%s: %s); writing it again", folder, exc.__class__.__name__, exc)
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
 
 
 @lru_cache(maxsize=4)

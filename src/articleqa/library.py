@@ -51,6 +51,8 @@ class Info:
     deleted_passages: int = 0
     # Where the passage vectors are searched: "local" (this folder), or a Milvus server and collection.
     store: str = "local"
+    # How questions are encoded: ONNX Runtime (no torch), or torch and why.
+    questions: str = ""
 
 
 def builtin_index_dir() -> Path:
@@ -262,6 +264,7 @@ class Library:
             tokens=described["tokens"],
             deleted_passages=described["deleted_passages"],
             store=_store_text(described["vectors"]),
+            questions=getattr(self.embedder, "describe_queries", lambda: "")(),
         )
 
     def search(
@@ -413,8 +416,7 @@ class Library:
     def _encode_query(self, query: str) -> tuple[np.ndarray, np.ndarray]:
         """The question's vector and its content token vectors, from one forward pass."""
         with stage("encode"):
-            vectors, tokens = self.embedder.encode_tokens([query], progress=False)
-            return vectors[0], tokens[0]
+            return self.embedder.encode_query(query)
 
     def _check_question(self, question: str) -> str:
         if question is not None and not isinstance(question, str):
@@ -444,8 +446,7 @@ class Library:
             return ()
         if isinstance(history, (str, bytes)) or not isinstance(history, Sequence):
             raise BadQuestion(
-                f"history must be a list of the earlier questions (strings, oldest first), "
-                f"not {type(history).__name__}"
+                f"history must be a list of the earlier questions (strings, oldest first), not {type(history).__name__}"
             )
         recent = tuple(history[-HISTORY_TURNS:])
         limit = self.settings.max_question_chars

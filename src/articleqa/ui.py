@@ -35,11 +35,13 @@ def serve(
 ) -> None:
     """Open the library and serve the UI until interrupted (what `articleqa serve` runs)."""
     lib = library_for(paths, index_dir, store)
-    lib.embedder  # noqa: B018 - load the model now, not on the first question
     try:
         app = launch(build_app(lib), host=host, port=port)
     except OSError as exc:
         raise ArticleQAError(f"cannot listen on {host}:{port} ({exc}): choose another port with --port") from None
+    # Listening first, then the model, so the page is up at once; the first question is not slowed
+    # (on a machine's first run this writes the ONNX copy of the model).
+    lib.embedder.encode_query("warm up")
     n = len(lib.index.articles)
     print(f"articleqa: {n} article{'s' * (n != 1)} at {app.local_url} (Ctrl+C to stop)", flush=True)
     app.block_thread()

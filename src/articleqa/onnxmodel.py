@@ -1,0 +1,211 @@
+"""The embedding model as an ONNX Runtime session: questions encoded without importing torch.
+
+A sentence-transformers model is exported once (torch and onnx are needed then, and only then)
+into a folder of plain files: `model.onnx`, `tokenizer.json` and `meta.json`. The export is
+checked against the torch model before it is kept; after that a process that only answers
+questions loads ONNX Runtime and the tokenizer (a few hundred milliseconds), not torch (seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelUnavailable
+
+log = logging.getLogger("articleqa")
+
+FORMAT = 1
+# The export is kept only if every probe text's vectors match torch's this closely.
+MIN_COSINE = 0.9999
+# Probe texts for that check: a question, a sentence with odd characters, one past the model's
+# token limit (truncation must agree), and one that is all stop words.
+_PROBES = (
+    "What are exosomes and why are they used in skincare?",
+    "Cafés in Zürich — 3½ “quoted” words, emoji 🙂 and the URL https://example.org/a?b=c.",
+    " ".join(["Long passages are truncated at the model's token limit, in the same place."] * 40),
+    "it is what it was",
+)
+
+
+def cache_dir(home: Path, model: str, fingerprint: str) -> Path:
+    """The folder that holds (or will hold) the export of `model` as it is on disk now."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-")[:80] or "model"
+    return home / "models" / f"{slug}-{fingerprint}"
+
+
+def fingerprint(location: Path | None) -> str:
+    """Changes when the model's weights change: sizes and times of the weight files. A hub name
+    without a local folder gets a fixed one (its snapshot is what sentence-transformers cached)."""
+    if location is None or not location.is_dir():
+        return "hub"
+    parts = []
+    for f in sorted(location.rglob("*")):
+        if f.suffix in {".safetensors", ".bin", ".json"} and f.is_file():
+            st = f.stat()
+            parts.append(f"{f.relative_to(location)}:{st.st_size}:{int(st.st_mtime)}")
+    import hashlib
+
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+
+
+class OnnxEncoder:
+    """Questions -> (unit vector, unit content token vectors), as Embedder.encode_tokens gives."""
+
+    def __init__(self, folder: Path, *, threads: int = 1) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT:
+            raise ModelUnavailable(f"{folder} holds an export of another format; delete it to export again")
+        self.folder = folder
+        self.dim = int(meta["dim"])
+        self.max_tokens = int(meta["max_tokens"])
+        self.inputs = tuple(meta["inputs"])
+        self._skip = np.array(meta["skip_ids"], dtype=np.int64)
+        self._special = np.array(meta["special_ids"], dtype=np.int64)
+        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        options = ort.SessionOptions()
+        # One thread per question: a server answers several questions at once on its own threads.
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        # Without the arena a question's few kilobytes of activations are plain allocations:
+        # about 50 MB less resident for ~0.2 ms more per question (measured, docs/benchmarks.md).
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
+        self._session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+
+    def encode_tokens(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        vectors, tokens = [], []
+        for text in texts:  # one at a time: no padding, so every position is a real token
+            enc = self._tokenizer.encode(text)
+            ids = np.array([enc.ids], dtype=np.int64)
+            feed = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+            if "token_type_ids" in self.inputs:
+                feed["token_type_ids"] = np.array([enc.type_ids], dtype=np.int64)
+            matrix, sentence = self._session.run(["token_embeddings", "sentence_embedding"], feed)
+            tokens.append(content_tokens(ids[0], matrix[0], self._skip, self._special))
+            vectors.append(sentence[0])
+        vectors = np.vstack(vectors).astype(np.float32)
+        return np.ascontiguousarray(vectors / _norms(vectors)), tokens
+
+
+def content_tokens(ids: np.ndarray, matrix: np.ndarray, skip: np.ndarray, special: np.ndarray) -> np.ndarray:
+    """The unit vectors of a text's content word pieces (stop words, punctuation and special
+    tokens left out; a text of stop words only keeps its words)."""
+    content = ~np.isin(ids, skip)
+    if not content.any():
+        content = ~np.isin(ids, special)
+    picked = matrix[content].astype(np.float32)
+    return np.ascontiguousarray(picked / _norms(picked))
+
+
+def _norms(matrix: np.ndarray) -> np.ndarray:
+    return np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+
+
+def export(model, folder: Path, *, skip_ids: np.ndarray, reference) -> None:
+    """Write `model` (a loaded SentenceTransformer) to `folder` as ONNX, after checking that it
+    gives what `reference(texts) -> (vectors, token lists)` gives. Raises ModelUnavailable with
+    the reason when the model cannot be exported or does not match; nothing is left behind."""
+    try:
+        import onnx  # noqa: F401 - torch.onnx needs it; say so plainly if it is missing
+        import torch
+    except ImportError as exc:
+        raise ModelUnavailable(f"exporting to ONNX needs the onnx package ({exc})") from exc
+
+    tokenizer = model.tokenizer
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise ModelUnavailable("the model has no fast (Rust) tokenizer to run without transformers")
+    names = [n for n in ("input_ids", "token_type_ids", "attention_mask") if n in tokenizer.model_input_names]
+    if names[:1] != ["input_ids"] or "attention_mask" not in names:
+        raise ModelUnavailable(f"unexpected model inputs {tokenizer.model_input_names}")
+
+    class Whole(torch.nn.Module):
+        """Every module of the sentence-transformers pipeline, from word-piece ids to both outputs."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *tensors):
+            out = self.model(dict(zip(names, tensors, strict=True)))
+            return out["token_embeddings"], out["sentence_embedding"]
+
+    max_tokens = int(model.max_seq_length or 256)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    try:
+        sample = tokenizer(["a question to trace the graph with"], return_tensors="pt")
+        args = tuple(sample[n].to(model.device) for n in names)
+        dynamic = {n: {0: "batch", 1: "tokens"} for n in names}
+        dynamic.update(token_embeddings={0: "batch", 1: "tokens"}, sentence_embedding={0: "batch"})
+        # The tracer warns about every Python branch it freezes; the check below is the real test.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                Whole().eval(),
+                args,
+                str(work / "model.onnx"),
+                input_names=names,
+                output_names=["token_embeddings", "sentence_embedding"],
+                dynamic_axes=dynamic,
+                opset_version=17,
+                dynamo=False,
+            )
+        rust = backend.__class__.from_str(backend.to_str())
+        rust.no_padding()
+        rust.enable_truncation(max_tokens)
+        rust.save(str(work / "tokenizer.json"))
+        special = sorted(set(tokenizer.all_special_ids))
+        meta = {
+            "format": FORMAT,
+            "dim": int(model.get_embedding_dimension()),
+            "max_tokens": max_tokens,
+            "inputs": names,
+            "skip_ids": [int(i) for i in skip_ids],
+            "special_ids": special,
+        }
+        (work / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        worst = _check(OnnxEncoder(work), reference)
+        meta["checked_cosine"] = worst
+        (work / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        try:
+            os.replace(work, folder)  # whole or not at all; another process may have won the race
+        except OSError:
+            if not (folder / "meta.json").exists():
+                raise
+    except ModelUnavailable:
+        raise
+    except Exception as exc:  # torch.onnx raises many types for a model it cannot trace
+        raise ModelUnavailable(f"ONNX export failed ({exc.__class__.__name__}: {exc})") from exc
+    finally:
+        if work.exists():
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _check(encoder: OnnxEncoder, reference) -> float:
+    """The smallest cosine between ONNX and torch over the probes' vectors and token vectors."""
+    texts = list(_PROBES)
+    want_vectors, want_tokens = reference(texts)
+    got_vectors, got_tokens = encoder.encode_tokens(texts)
+    worst = float(np.min(np.sum(want_vectors * got_vectors, axis=1)))
+    for want, got in zip(want_tokens, got_tokens, strict=True):
+        if want.shape != got.shape:
+            raise ModelUnavailable(f"ONNX tokenization differs from the model's ({got.shape} vs {want.shape})")
+        worst = min(worst, float(np.min(np.sum(want * got, axis=1))))
+    if worst < MIN_COSINE:
+        raise ModelUnavailable(f"ONNX vectors differ from torch's (cosine {worst:.6f} < {MIN_COSINE})")
+    return worst
