@@ -80,9 +80,9 @@ def test_info_says_how_questions_are_encoded(home, capsys, monkeypatch):
 
     assert cli.main(["info"]) == 0
     assert "questions: ONNX Runtime (" in capsys.readouterr().out
-    monkeypatch.setenv("ARTICLEQA_QUERY_BACKEND", "torch")
+    monkeypatch.setenv("ARTICLEQA_BACKEND", "torch")
     assert cli.main(["info"]) == 0
-    assert "questions: torch: turned off (ARTICLEQA_QUERY_BACKEND=torch)" in capsys.readouterr().out
+    assert "questions: torch: turned off (ARTICLEQA_BACKEND=torch)" in capsys.readouterr().out
 
 
 def test_a_damaged_copy_is_written_again(exported, home):
@@ -94,3 +94,16 @@ def test_a_damaged_copy_is_written_again(exported, home):
     vector, _ = fresh.encode_query("What are exosomes?")
     assert fresh.query_backend == "onnx" and (folder / "meta.json").exists()
     assert float(vector @ torch_side.encode_query("What are exosomes?")[0]) >= 0.9999
+
+
+def test_batched_build_encoding_and_token_counts_equal_torchs(exported, home):
+    # Batches mix lengths, so padding is masked: every text must come out as if alone.
+    _, torch_side, onnx_side = exported
+    texts = QUESTIONS * 3
+    assert onnx_side.count_tokens(texts) == torch_side.count_tokens(texts)
+    want_vectors, want_tokens = torch_side.encode_tokens(texts, batch_size=5)
+    got_vectors, got_tokens = onnx_side.encode_tokens(texts, batch_size=5)
+    assert np.all(np.sum(want_vectors * got_vectors, axis=1) >= 0.9999)
+    for want, got in zip(want_tokens, got_tokens, strict=True):
+        assert want.shape == got.shape and np.all(np.sum(want * got, axis=1) >= 0.9999)
+    assert np.all(np.sum(onnx_side.encode(texts, batch_size=7) * want_vectors, axis=1) >= 0.9999)

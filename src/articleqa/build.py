@@ -141,6 +141,7 @@ def apply(
     storage_settings: StorageSettings,
     progress: Progress | None = None,
     replace: bool = False,
+    batch_size: int = 16,
 ) -> tuple[Index, Change]:
     """Plan against the latest published state and commit it, holding the write lock throughout.
 
@@ -187,7 +188,9 @@ def apply(
                     def report(fraction, message, start=start, size=group_chars):
                         progress((start + fraction * size) / total_chars, message)
 
-                data, codec = encode(group, work.origins, model, codec, storage_settings, progress=report)
+                data, codec = encode(
+                    group, work.origins, model, codec, storage_settings, progress=report, batch_size=batch_size
+                )
                 chars_done += group_chars
                 embedded += len(data)
                 sentences += len(data.sentence_spans)
@@ -235,6 +238,7 @@ def encode(
     storage_settings: StorageSettings,
     *,
     progress: Progress | None = None,
+    batch_size: int = 16,
 ) -> tuple[SegmentData, Codec]:
     """Embed articles already cut into passages: the data of one segment (keys not yet given),
     and the token codec used."""
@@ -272,7 +276,9 @@ def encode(
         vectors, coded = [passage_vectors], [table]
         sentence_codes = [Int8Codec(dim).encode(sentence_vectors)]
     else:
-        vectors, coded, target = _embed_passages(embedder, texts, target, storage_settings, progress, total)
+        vectors, coded, target = _embed_passages(
+            embedder, texts, target, storage_settings, progress, total, batch_size=batch_size
+        )
         done = len(texts)
         sentence_codec = Int8Codec(dim)
         sentence_codes = [np.zeros((0, dim + 4), np.uint8)]
@@ -280,7 +286,7 @@ def encode(
             batch = sentence_texts[i : i + step]
             if progress is not None:
                 progress(done / total, f"embedding sentences: {done + len(batch)} of {total} texts")
-            sentence_codes.append(sentence_codec.encode(embedder.encode(batch, progress=quiet)))
+            sentence_codes.append(sentence_codec.encode(embedder.encode(batch, batch_size=batch_size, progress=quiet)))
             done += len(batch)
     data = SegmentData(
         articles=articles,
@@ -296,7 +302,7 @@ def encode(
     return data, target
 
 
-def _embed_passages(embedder, texts, target, storage_settings, progress, total, step: int = 256):
+def _embed_passages(embedder, texts, target, storage_settings, progress, total, *, batch_size: int, step: int = 256):
     """Passage vectors and their token codes, 256 texts at a time (see `encode` for the codec)."""
     dim = embedder.dim
     quiet = None if progress is None else False
@@ -306,7 +312,7 @@ def _embed_passages(embedder, texts, target, storage_settings, progress, total, 
         batch = texts[i : i + step]
         if progress is not None:
             progress(done / total, f"embedding passages: {done + len(batch)} of {total} texts")
-        v, t = embedder.encode_tokens(batch, progress=quiet)
+        v, t = embedder.encode_tokens(batch, batch_size=batch_size, progress=quiet)
         vectors.append(v)
         done += len(batch)
         if target is not None:

@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,19 +37,23 @@ def canonical_name(model: str) -> str:
 class Embedder:
     """A sentence-transformers model: token counting and batched, normalized encoding.
 
-    Questions go through an ONNX export of the same model when there is one (onnxmodel.py): a
-    process that only answers never loads torch. The torch model loads on first need (building,
-    or a first question before the export exists, which then writes it)."""
+    On a CPU the work runs through an ONNX copy of the same model (onnxmodel.py), written once
+    per machine from the sentence-transformers model and checked against it: questions never
+    load torch, and builds run about 1.4 times faster. The torch model loads only to write that
+    copy, where it cannot be written (the reason is in `articleqa info`), on a GPU, or when
+    ARTICLEQA_BACKEND=torch asks for it."""
 
     def __init__(self, model: str = DEFAULT_MODEL, *, device: str | None = None, onnx: bool | None = None) -> None:
         self.name = canonical_name(model)
         self._device = device
         self._lock = threading.Lock()
         self._torch = None
-        use = os.environ.get("ARTICLEQA_QUERY_BACKEND", "onnx") != "torch" if onnx is None else onnx
-        # Why questions are not encoded with ONNX (None while they are, or until we know).
-        self.onnx_note: str | None = None if use else "turned off (ARTICLEQA_QUERY_BACKEND=torch)"
+        use = os.environ.get("ARTICLEQA_BACKEND", "onnx") != "torch" if onnx is None else onnx
+        # Why the ONNX copy is not used (None while it is, or until we know).
+        self.onnx_note: str | None = None if use else "turned off (ARTICLEQA_BACKEND=torch)"
         self._onnx = _open_export(self.name) if use else None
+        # Builds on a GPU stay with torch; questions (one short text) are fastest on the CPU copy.
+        self._gpu = (device or "cpu") != "cpu" or (device is None and os.path.exists("/dev/nvidiactl"))
 
     @property
     def _model(self):
@@ -59,11 +64,13 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        return self._onnx.dim if self._onnx is not None else int(self._model.get_embedding_dimension())
+        fast = self._onnx
+        return fast.dim if fast is not None else int(self._model.get_embedding_dimension())
 
     @property
     def max_tokens(self) -> int:
-        return self._onnx.max_tokens if self._onnx is not None else int(self._model.max_seq_length or 256)
+        fast = self._onnx
+        return fast.max_tokens if fast is not None else int(self._model.max_seq_length or 256)
 
     @property
     def query_backend(self) -> str:
@@ -82,18 +89,15 @@ class Embedder:
     def device(self) -> str:
         return str(self._model.device)
 
-    def encode_query(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """One question's unit vector and unit content token vectors (as `encode_tokens` gives).
-        Without an export yet, the first question writes one (once per machine) if it can."""
+    def _fast(self, *, building: bool = False):
+        """The ONNX encoder, written first if there is none yet; None where torch must do it."""
+        if building and self._gpu:
+            return None
         if self._onnx is None and self.onnx_note is None:
             with self._lock:
                 if self._onnx is None and self.onnx_note is None:
                     self._export()
-        if self._onnx is not None:
-            vectors, tokens = self._onnx.encode_tokens([text])
-        else:
-            vectors, tokens = self.encode_tokens([text], progress=False)
-        return vectors[0], tokens[0]
+        return self._onnx
 
     def _export(self) -> None:
         from . import onnxmodel
@@ -101,43 +105,63 @@ class Embedder:
         folder = _export_dir(self.name)
         model = self._model
         try:
-            log.info("writing an ONNX copy of %s for fast questions (once): %s", self.name, folder)
+            log.info("writing an ONNX copy of %s (once): %s", self.name, folder)
             skip = _skip_ids(model.tokenizer)
-            onnxmodel.export(model, folder, skip_ids=skip, reference=lambda t: self.encode_tokens(t, progress=False))
+            onnxmodel.export(model, folder, skip_ids=skip, reference=lambda t: self._torch_encode_tokens(t, 32, False))
             self._onnx = onnxmodel.OnnxEncoder(folder)
         except (ModelUnavailable, OSError, ImportError) as exc:
             self.onnx_note = str(exc)
-            log.warning("questions are encoded with torch: %s", exc)
+            log.warning("the model runs with torch: %s", exc)
+
+    def encode_query(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """One question's unit vector and unit content token vectors (as `encode_tokens` gives)."""
+        fast = self._fast()
+        if fast is not None:
+            vectors, tokens = fast.encode_tokens([text])
+        else:
+            vectors, tokens = self._torch_encode_tokens([text], 1, False)
+        return vectors[0], tokens[0]
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces per text, as the model's tokenizer counts them (no special tokens)."""
         if not texts:
             return []
+        fast = self._fast(building=True)
+        if fast is not None:
+            return fast.count_tokens(list(texts))
         enc = self._model.tokenizer(list(texts), add_special_tokens=False, truncation=False)
         return [len(ids) for ids in enc["input_ids"]]
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool | None = None) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, batch_size: int = 16, progress: bool | None = None) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         show = len(texts) >= _PROGRESS_FROM if progress is None else progress
+        fast = self._fast(building=True)
+        if fast is not None:
+            with _bar(len(texts), show) as bar:
+                return fast.encode_batches(list(texts), batch_size=batch_size, tokens=False, progress=bar)[0]
         vectors = self._model.encode(
-            list(texts),
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=show,
+            list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=show
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_tokens(
-        self, texts: Sequence[str], *, batch_size: int = 32, progress: bool | None = None
+        self, texts: Sequence[str], *, batch_size: int = 16, progress: bool | None = None
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Unit text vectors, plus for each text the unit vectors of its content word pieces
         (stop words, punctuation and special tokens left out), from one forward pass."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32), []
         show = len(texts) >= _PROGRESS_FROM if progress is None else progress
+        fast = self._fast(building=True)
+        if fast is not None:
+            with _bar(len(texts), show) as bar:
+                vectors, tokens = fast.encode_batches(list(texts), batch_size=batch_size, progress=bar)
+            return vectors, tokens
+        return self._torch_encode_tokens(texts, batch_size, show)
+
+    def _torch_encode_tokens(self, texts, batch_size: int, show: bool) -> tuple[np.ndarray, list[np.ndarray]]:
         outputs = self._model.encode(
             list(texts), batch_size=batch_size, output_value=None, convert_to_numpy=False, show_progress_bar=show
         )
@@ -155,6 +179,18 @@ class Embedder:
             vectors.append(out["sentence_embedding"].float().cpu().numpy())
         vectors = np.vstack(vectors)
         return np.ascontiguousarray(vectors / _norms(vectors), dtype=np.float32), tokens
+
+
+@contextmanager
+def _bar(total: int, show: bool):
+    """A tqdm bar over `total` texts (or nothing), as sentence-transformers shows one."""
+    if not show:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc="Encoding", unit="text") as bar:
+        yield bar.update
 
 
 def _norms(matrix: np.ndarray) -> np.ndarray:

@@ -403,6 +403,7 @@ class Library:
                 storage_settings=self.settings.storage,
                 progress=progress,
                 replace=self._replace,
+                batch_size=self.settings.batch_size,
             )
             self._replace = False
             with self._refresh_lock:
