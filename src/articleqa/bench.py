@@ -22,8 +22,6 @@ import numpy as np
 from .settings import MODES
 
 STAGES = ("encode", "dense", "lexical", "fusion", "rerank", "highlight")
-QUESTIONS = Path(__file__).resolve().parents[2] / "tests" / "data" / "questions.jsonl"
-OFFTOPIC = Path(__file__).resolve().parents[2] / "tests" / "data" / "offtopic.jsonl"
 
 
 def machine() -> dict:
@@ -221,6 +219,10 @@ def run_cli(args) -> int:
 
     if args.scale:
         return run_scale(args)
+    if args.peers:
+        return run_peers(args)
+    if args.browser:
+        return run_browser(args)
     cache = Path(args.cache_dir) if args.cache_dir else data_home() / "cache" / "beir"
     results: dict = {"machine": machine()}
     print(f"machine: {json.dumps(results['machine'])}", file=sys.stderr)
@@ -229,7 +231,7 @@ def run_cli(args) -> int:
     print(f"cold start: {results['cold_start']}", file=sys.stderr)
 
     lib = open_library()
-    questions = load_questions(QUESTIONS) if QUESTIONS.exists() else []
+    questions = [q for path in args.questions or () for q in load_questions(path)]
     texts = [q.question for q in questions] or [a.title for a in lib.articles()]
     texts = (texts * (args.queries // max(1, len(texts)) + 1))[: args.queries]
     results["builtin"] = {
@@ -238,8 +240,8 @@ def run_cli(args) -> int:
     }
     if questions:
         results["builtin"]["quality"] = {m: evaluate_questions(lib, questions, mode=m).metrics for m in MODES}
-        if OFFTOPIC.exists():
-            off = evaluate_offtopic(lib, load_questions(OFFTOPIC), mode="hybrid")
+        if args.offtopic:
+            off = evaluate_offtopic(lib, load_questions(args.offtopic), mode="hybrid")
             results["builtin"]["offtopic"] = off.metrics
     results["builtin"]["build"] = build_throughput(builtin_articles(), lib.embedder, Settings())
     print(f"built-in: {json.dumps(results['builtin'])}", file=sys.stderr)
@@ -321,6 +323,56 @@ def plot(results: dict, folder: Path) -> list[Path]:
     written.append(path)
     plt.close(fig)
     return written
+
+
+def run_peers(args) -> int:
+    """`articleqa bench --peers PYTHON`: against LangChain FAISS and txtai (peers.py)."""
+    from . import peers
+    from .errors import ArticleQAError
+    from .evaluate import load_questions
+    from .ingest import read_paths
+    from .library import builtin_articles
+
+    if not args.questions:
+        raise ArticleQAError("--peers needs --questions FILE (answers to score every system by)")
+    check = subprocess.run([args.peers, "-c", "import langchain_community, langchain_huggingface, txtai, faiss"])
+    if check.returncode != 0:
+        raise ArticleQAError(
+            f"{args.peers} cannot import the peers: pip install langchain-community langchain-huggingface "
+            "langchain-text-splitters faiss-cpu txtai into that environment (never into articleqa's)"
+        )
+    articles = read_paths(args.articles).articles if args.articles else builtin_articles()
+    questions = [q for path in args.questions for q in load_questions(path)]
+    result = peers.run(articles, questions, peers_python=args.peers, rounds=args.rounds, log=_stderr)
+    result["machine"] = machine()
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        peers.plot(result, Path(args.out).with_suffix(".png"))
+    print(json.dumps(result))
+    return 0
+
+
+def run_browser(args) -> int:
+    """`articleqa bench --browser`: Enter to answer on screen, in Chromium (browserbench.py)."""
+    from . import browserbench
+    from .evaluate import load_questions
+    from .library import Library
+    from .library import open as open_library
+    from .ui import example_questions
+
+    lib = Library.load(args.index_dir) if args.index_dir else open_library()
+    questions = [q.question for path in args.questions or () for q in load_questions(path)]
+    questions = (questions or example_questions(lib, n=20))[: args.queries]
+    result = {"machine": machine(), "browser": browserbench.run(lib, questions)}
+    result["server_ask_ms"] = latency(lib, questions, modes=("hybrid",), call="ask")["hybrid"]
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+    return 0
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def run_scale(args) -> int:

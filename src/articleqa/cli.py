@@ -155,6 +155,31 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SIZES",
         help="instead: storage costs on synthetic libraries of these passage counts (e.g. 10000,100000,1000000)",
     )
+    p.add_argument(
+        "--questions",
+        metavar="FILE",
+        action="append",
+        help="question files (.jsonl) for quality and latency (repeatable; default: article titles, no quality)",
+    )
+    p.add_argument("--offtopic", metavar="FILE", help="off-topic questions (.jsonl) that should abstain")
+    p.add_argument(
+        "--peers",
+        metavar="PYTHON",
+        help="instead: against LangChain FAISS and txtai, whose packages are in this Python's environment",
+    )
+    p.add_argument(
+        "--articles",
+        metavar="PATH",
+        action="append",
+        help="with --peers: the articles all systems index (repeatable; default: the built-in corpus)",
+    )
+    p.add_argument("--rounds", type=int, default=2, help="with --peers: builds per system, in turns")
+    p.add_argument(
+        "--browser",
+        action="store_true",
+        help="instead: from Enter to the answer on screen in Chromium, on the built-in corpus (or --index-dir)",
+    )
+    p.add_argument("--index-dir", metavar="DIR", help="with --browser: the library to serve")
     p.set_defaults(func=cmd_bench)
     return parser
 

@@ -10,6 +10,7 @@ document frequencies, passage count and mean length taken over all segments, del
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,19 +35,32 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
+# bm25s's tokenization, done here: its tokenize() builds several tqdm bars per call (about 0.2 ms
+# each, and a question's answer tokenizes dozens of sentences). Same pattern, lower-casing, stop
+# words (removed before stemming) and Snowball stemmer, so the terms are identical (tested).
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+
+
+@lru_cache(maxsize=2)
+def _stop_words(name: str) -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_EN_PLUS
+
+    return frozenset(STOPWORDS_EN_PLUS if name == "en_plus" else STOPWORDS_EN)
+
+
+def _terms(texts: Sequence[str], stop: frozenset[str]) -> list[list[str]]:
+    stem = _stemmer().stemWords
+    return [stem([w for w in _TOKEN.findall(text.lower()) if w not in stop]) for text in texts]
+
+
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
     """Lower-cased, stop words out, stemmed: the terms BM25 matches on."""
-    import bm25s
-
-    return bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    return _terms(texts, _stop_words("en"))
 
 
 def content_terms(text: str) -> set[str]:
     """The stemmed terms that carry a question's topic: a long stop list, question words out."""
-    import bm25s
-
-    terms = bm25s.tokenize([text], stopwords="en_plus", stemmer=_stemmer(), return_ids=False, show_progress=False)
-    return set(terms[0])
+    return set(_terms([text], _stop_words("en_plus"))[0])
 
 
 @dataclass(frozen=True)
