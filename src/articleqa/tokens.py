@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +149,10 @@ class PQCodec:
 
 
 Codec = Int8Codec | PQCodec
+# A table of at most this many word pieces keeps them decoded in memory (at most 24 MB): a small
+# library's question then skips decoding its candidates (0.3 ms of an 8 ms question on the
+# built-in corpus). Larger tables decode only the candidates they are asked about.
+DECODED_UP_TO = 16_384
 
 
 def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -215,8 +219,21 @@ class TokenTable:
 
     def _cosines(self, query_tokens: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """(question tokens, tokens of `rows`) cosines."""
-        vectors, inverse = self.codec.decode_scaled(np.asarray(self.codes[self.token_rows(rows)]))
-        return (np.asarray(query_tokens, dtype=np.float32) @ vectors.T) * inverse
+        query = np.asarray(query_tokens, dtype=np.float32)
+        if len(self.codes) <= DECODED_UP_TO:
+            vectors, inverse = self._decoded
+            picked = self.token_rows(rows)
+            if 2 * len(picked) >= len(vectors):  # most of the table: score it all, copy nothing
+                return ((query @ vectors.T) * inverse)[:, picked]
+            return (query @ vectors[picked].T) * inverse[picked]
+        else:
+            vectors, inverse = self.codec.decode_scaled(np.asarray(self.codes[self.token_rows(rows)]))
+        return (query @ vectors.T) * inverse
+
+    @cached_property
+    def _decoded(self) -> tuple[np.ndarray, np.ndarray]:
+        """A small table's every token vector, decoded once (see DECODED_UP_TO)."""
+        return self.codec.decode_scaled(np.asarray(self.codes))
 
     def maxsim(self, query_tokens: np.ndarray, rows: Sequence[int]) -> np.ndarray:
         """For each passage: the mean over question tokens of the best cosine in the passage."""
