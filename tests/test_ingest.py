@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from articleqa.errors import NoArticles
-from articleqa.ingest import parse, read_file, read_paths, require_articles
+from articleqa.ingest import SkipFile, parse, read_file, read_paths, require_articles
 from articleqa.library import builtin_articles
 from conftest import ARTICLES, BAD
 
@@ -267,3 +267,56 @@ def test_seed_articles_have_no_page_furniture(seed):
         assert "Featured image" not in article.text
         assert article.text == article.text.strip()
         assert "\n\n\n" not in article.text
+
+
+def test_links_fifos_and_loops_are_named_with_their_reason_and_never_block(tmp_path, caplog):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    shutil.copy(ARTICLES / "bicycle-chain.txt", folder / "good.txt")
+    (folder / "dangling.md").symlink_to(tmp_path / "gone.md")
+    (folder / "loop.md").symlink_to(folder / "loop.md")
+    (folder / "linked.txt").symlink_to(folder / "good.txt")  # a link to a file is read
+    (folder / "elsewhere").symlink_to(tmp_path)  # a link to a folder (here: a loop) is not followed
+    os.mkfifo(folder / "pipe.txt")
+    result = read_paths([folder])
+    assert sorted(a.id for a in result.articles) == ["good", "linked"]
+    reasons = {Path(s.path).name: s.reason for s in result.skipped}
+    assert reasons == {
+        "dangling.md": f"broken link (to {tmp_path / 'gone.md'})",
+        "loop.md": "link loop",
+        "elsewhere": "link to a folder (not followed)",
+        "pipe.txt": "not a regular file (FIFO)",
+    }
+    # Named directly, a FIFO is refused before anything tries to read it (that would block).
+    direct = read_paths([folder / "pipe.txt", folder / "loop.md"])
+    assert [s.reason for s in direct.skipped] == ["not a regular file (FIFO)", "link loop"]
+
+
+def test_invalid_front_matter_warning_names_the_file(tmp_path, caplog):
+    path = tmp_path / "broken.md"
+    path.write_text("---\ntitle: [unclosed\n---\n\nSloths move slowly through the canopy.\n")
+    with caplog.at_level("WARNING", logger="articleqa"):
+        article = read_file(path)
+    assert "Sloths" in article.text
+    assert any(str(path) in r.getMessage() and "not valid YAML" in r.getMessage() for r in caplog.records)
+
+
+def test_deeply_nested_html_falls_back_to_its_visible_text(tmp_path):
+    body = "<div>" * 400 + "<p>Otters hold hands while they sleep so they do not drift apart.</p>" + "</div>" * 400
+    path = tmp_path / "deep.html"
+    path.write_text(f"<html><head><title>Otters</title><style>p{{}}</style></head><body>{body}</body></html>")
+    article = read_file(path)
+    assert article.title == "Otters"
+    assert "hold hands while they sleep" in article.text and "p{}" not in article.text
+    empty = tmp_path / "empty.html"
+    empty.write_text("<html><body>" + "<div>" * 300 + "</div>" * 300 + "</body></html>")
+    with pytest.raises(SkipFile, match="no text in the HTML page"):
+        read_file(empty)
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_bom_is_read_not_called_binary(tmp_path, codec):
+    path = tmp_path / "notes.txt"
+    path.write_bytes("Crème brûlée\n\nCaramelize the sugar with a torch until it is amber.\n".encode(codec))
+    article = read_file(path)
+    assert article.title == "Crème brûlée" and "amber" in article.text

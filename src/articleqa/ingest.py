@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import logging
+import os
 import re
+import stat
 from dataclasses import dataclass, field
+from html import unescape
+from html.parser import HTMLParser
 from pathlib import Path
 
 from .errors import NoArticles, UnusableFile
@@ -54,17 +59,18 @@ class SkipFile(UnusableFile):
 
 
 def read_paths(paths: list[str | Path] | tuple[str | Path, ...]) -> Ingested:
-    """Read files and folders (recursively). Unusable files are skipped with a warning."""
+    """Read files and folders (recursively). Every path given or found is either read or listed
+    among the skipped with its reason: unusable files, broken links and link loops, FIFOs and
+    other special files, unreadable folders."""
     out = Ingested()
     seen: set[str] = set()
     for root in map(Path, paths):
-        if not root.exists():
-            out.skipped.append(Skipped(valid_text(str(root)), "no such file or folder"))
+        problem = _not_readable(root)
+        if problem:
+            out.skipped.append(Skipped(valid_text(str(root)), problem))
             continue
-        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        files = _walk(root, out.skipped) if root.is_dir() else [root]
         for path in files:
-            if any(part.startswith(".") for part in path.relative_to(root).parts if root.is_dir()):
-                continue  # hidden files and folders (.git, .DS_Store) are never articles
             base = path.relative_to(root).with_suffix("") if root.is_dir() else Path(path.stem)
             article_id = _unique(_slug(base.as_posix()), seen)
             try:
@@ -75,6 +81,52 @@ def read_paths(paths: list[str | Path] | tuple[str | Path, ...]) -> Ingested:
     for s in out.skipped:
         log.warning("skipped %s: %s", s.path, s.reason)
     return out
+
+
+def _not_readable(path: Path) -> str | None:
+    """Why `path` cannot be read as an article file or folder, or None."""
+    try:
+        info = path.stat()  # follows links
+    except FileNotFoundError:
+        if path.is_symlink():
+            return f"broken link (to {valid_text(os.readlink(path))})"
+        return "no such file or folder"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "link loop"
+        return f"unreadable ({exc.strerror or exc})"
+    if stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode):
+        return None
+    kind = "FIFO" if stat.S_ISFIFO(info.st_mode) else "socket" if stat.S_ISSOCK(info.st_mode) else "device"
+    return f"not a regular file ({kind})"
+
+
+def _walk(root: Path, skipped: list[Skipped]) -> list[Path]:
+    """The files under `root`, sorted; hidden entries (.git, .DS_Store) are never articles. Linked
+    files are read, linked folders are not followed (a loop could never end)."""
+    found: list[Path] = []
+
+    def unreadable(exc: OSError) -> None:
+        skipped.append(Skipped(valid_text(str(exc.filename)), f"unreadable folder ({exc.strerror or exc})"))
+
+    for folder, dirs, files in os.walk(root, onerror=unreadable):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in [*files, *dirs]:
+            path = Path(folder) / name
+            if name.startswith("."):
+                continue
+            if name in dirs:
+                if path.is_symlink():
+                    skipped.append(Skipped(valid_text(str(path)), "link to a folder (not followed)"))
+                continue
+            problem = _not_readable(path)
+            if problem is None and path.is_dir():  # a link to a folder that os.walk lists as a file
+                problem = "link to a folder (not followed)"
+            if problem:
+                skipped.append(Skipped(valid_text(str(path)), problem))
+            else:
+                found.append(path)
+    return sorted(found)
 
 
 def require_articles(ingested: Ingested, paths) -> list[Article]:
@@ -115,7 +167,7 @@ def parse(raw: bytes, *, name: str, article_id: str, source: str) -> Article:
     if suffix in HTML:
         text, meta = _html_to_markdown(text)
     elif text.startswith("---"):
-        text, meta = _split_front_matter(text)
+        text, meta = _split_front_matter(text, source)
         markdown = markdown or bool(meta)
     # Web articles saved as .txt are often Markdown; '#' headings give them away.
     markdown = markdown or bool(re.search(r"^#{1,6}\s+\S", text, re.MULTILINE))
@@ -147,6 +199,9 @@ def decode(raw: bytes) -> str:
             except UnicodeDecodeError as exc:
                 raise SkipFile(f"invalid {codec} text") from exc
     if b"\x00" in raw[:8192]:
+        utf16 = _utf16_without_bom(raw)
+        if utf16 is not None:
+            return _check_text(utf16)
         raise SkipFile("binary file, not text")
     try:
         return _check_text(raw.decode("utf-8"))
@@ -165,6 +220,22 @@ def decode(raw: bytes) -> str:
     return _check_text(text)
 
 
+def _utf16_without_bom(raw: bytes) -> str | None:
+    """Text saved as UTF-16 without a byte-order mark: every other byte of ASCII-range text is a
+    NUL, on the odd side for little-endian and the even side for big-endian."""
+    sample = raw[:8192]
+    if len(sample) < 4 or len(raw) % 2:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    for zeros, codec in ((odd, "utf-16-le"), (even, "utf-16-be")):
+        if zeros.count(0) > 0.6 * len(zeros):
+            try:
+                return raw.decode(codec)
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
 def _check_text(text: str) -> str:
     sample = text[:4096]
     control = sum(1 for c in sample if ord(c) < 32 and c not in "\n\r\t\f")
@@ -173,7 +244,7 @@ def _check_text(text: str) -> str:
     return text
 
 
-def _split_front_matter(text: str) -> tuple[str, dict]:
+def _split_front_matter(text: str, source: str = "") -> tuple[str, dict]:
     match = re.match(r"^---[ \t]*\r?\n(.*?)\r?\n(---|\.\.\.)[ \t]*(\r?\n|$)", text, re.DOTALL)
     if not match:
         return text, {}
@@ -181,8 +252,10 @@ def _split_front_matter(text: str) -> tuple[str, dict]:
 
     try:
         meta = yaml.safe_load(match.group(1))
-    except yaml.YAMLError:
-        log.warning("front matter is not valid YAML; reading it as text")
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        log.warning("%s: front matter is not valid YAML%s; reading it as text", source or "an article", line)
         return text, {}
     return text[match.end() :], meta if isinstance(meta, dict) else {}
 
@@ -190,13 +263,62 @@ def _split_front_matter(text: str) -> tuple[str, dict]:
 def _html_to_markdown(html: str) -> tuple[str, dict]:
     import trafilatura
 
-    text = trafilatura.extract(html, output_format="markdown", include_comments=False, include_tables=True)
+    try:
+        text = trafilatura.extract(html, output_format="markdown", include_comments=False, include_tables=True)
+    except (RecursionError, ValueError):  # markup nested too deep for lxml's tree
+        text = None
     if not (text or "").strip():
-        raise SkipFile("no article text found in the HTML page")
+        # trafilatura found no main text (deeply nested markup defeats it): the page's visible
+        # text, tag by tag, is better than nothing; no text at all is the real reason to skip.
+        text = _visible_text(html)
+        if not re.search(r"[^\W\d_]{2}", text):
+            raise SkipFile("no text in the HTML page")
+        return text, {"title": _html_title(html)}
     # Only dates the page states in its markup; a guess from a footer's copyright year misleads.
     meta = trafilatura.extract_metadata(html, date_config={"extensive_search": False, "original_date": True})
     fields = ("title", "date", "url", "description")
     return text, {k: getattr(meta, k, None) for k in fields} if meta is not None else {}
+
+
+class _TextOnly(HTMLParser):
+    """Visible text of any markup, however deep: no tree is built."""
+
+    SKIP = {"script", "style", "template", "noscript", "head"}
+    BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "blockquote"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag, attrs) -> None:
+        if tag in self.SKIP:
+            self.hidden += 1
+        elif tag in self.BLOCK:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag) -> None:
+        if tag in self.SKIP:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in self.BLOCK:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data) -> None:
+        if not self.hidden:
+            self.parts.append(data)
+
+
+def _visible_text(html: str) -> str:
+    parser = _TextOnly()
+    parser.feed(html)
+    parser.close()
+    paragraphs = (" ".join(p.split()) for p in "".join(parser.parts).split("\n\n"))
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def _html_title(html: str) -> str | None:
+    match = re.search(r"<title[^>]*>(.*?)</title>", html, re.IGNORECASE | re.DOTALL)
+    return " ".join(unescape(match.group(1)).split()) or None if match else None
 
 
 def _meta_str(meta: dict, key: str) -> str | None:
