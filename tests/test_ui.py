@@ -180,7 +180,7 @@ def test_serve_command_syncs_paths_and_listens_on_loopback_only(tmp_path, monkey
     launched: dict = {}
     launch = gr.Blocks.launch
     monkeypatch.setattr(gr.Blocks, "launch", lambda app, **kw: launched.update(kw) or launch(app, **kw))
-    monkeypatch.setattr(gr.Blocks, "block_thread", lambda app: launched.update(app=app) or app.close())
+    monkeypatch.setattr(ui, "wait_until_interrupted", lambda app: launched.update(app=app))
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "tea.md").write_text("# Green tea\n\nGreen tea is steamed or pan-fired soon after picking.\n")
     port = free_port()
@@ -319,3 +319,68 @@ def test_questions_are_answered_while_an_upload_is_indexing(server, tmp_path, mo
         release.set()
     assert "added" in upload.result(timeout=30)[1]
     lib.remove("slow")
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_an_upload_stops_cleanly_and_keeps_the_index(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from gradio_client import handle_file
+
+    uploads = tmp_path / "gradio"
+    port = free_port()
+    env = {**os.environ, "GRADIO_TEMP_DIR": str(uploads), "GRADIO_ANALYTICS_ENABLED": "False"}
+    index = tmp_path / "index"
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "tea.md").write_text("# Green tea\n\nGreen tea is steamed or pan-fired soon after picking.\n")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "articleqa", "serve", str(tmp_path / "notes"), "--index-dir", str(index)]
+        + ["--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        big = tmp_path / "otters.txt"
+        big.write_text(
+            "\n\n".join(f"Otter fact {i}. Otters hold hands when they sleep in rivers." for i in range(3000))
+        )
+        threading.Thread(
+            target=lambda: _quietly(
+                lambda: client(f"http://127.0.0.1:{port}/").predict([handle_file(str(big))], api_name="/upload")
+            ),
+            daemon=True,
+        ).start()
+        while time.monotonic() < deadline and not list(uploads.rglob("otters.txt")):
+            time.sleep(0.1)
+        time.sleep(2)  # the upload is being embedded now
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=90)
+    finally:
+        server.kill()
+    assert server.returncode in (0, 130), err[-2000:]
+    assert "Traceback" not in err and "terminate called" not in err
+    assert "articleqa: stopped" in out
+    assert list(uploads.iterdir()) == []  # the server's upload folder went with it
+    lib = Library.load(index)
+    assert "tea" in lib.index.articles  # intact; the upload is in it only if it was finished
+    assert lib.search("green tea picking", k=1, mode="lexical")[0].article.id == "tea"
+
+
+def _quietly(call):
+    try:
+        call()
+    except Exception:  # the server went away under the upload, as intended
+        pass

@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 import textwrap
 from dataclasses import asdict
 from pathlib import Path
@@ -310,9 +311,23 @@ def cmd_remove(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .ui import serve
+    # Uploads land in a folder of this server's own (inside GRADIO_TEMP_DIR when that is set),
+    # removed when it stops; Gradio reads the setting when it is imported, so it is set first.
+    base = os.environ.get("GRADIO_TEMP_DIR") or None
+    if base:
+        os.makedirs(base, exist_ok=True)
+    own = tempfile.mkdtemp(prefix="articleqa-uploads-", dir=base)
+    os.environ["GRADIO_TEMP_DIR"] = own
+    try:
+        from .ui import serve
 
-    serve(paths=args.paths, index_dir=args.index_dir, host=args.host, port=args.port, store=args.store)
+        serve(paths=args.paths, index_dir=args.index_dir, host=args.host, port=args.port, store=args.store)
+    finally:
+        shutil.rmtree(own, ignore_errors=True)
+        if base:
+            os.environ["GRADIO_TEMP_DIR"] = base
+        else:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
     return 0
 
 

@@ -45,3 +45,7 @@ class UnknownArticle(ArticleQAError):
 
 class ModelUnavailable(ArticleQAError):
     """The embedding model could not be loaded."""
+
+
+class Stopped(ArticleQAError):
+    """The server is stopping: the change in progress was left out, the index as it was."""

@@ -5,10 +5,13 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import render
-from .errors import ArticleQAError
+from .errors import ArticleQAError, Stopped
 from .library import HISTORY_TURNS, Library, seed_user_index, user_index_dir
 from .library import open as open_library
 from .settings import MODES, Settings
@@ -44,7 +47,31 @@ def serve(
     lib.embedder.encode_query("warm up")
     n = len(lib.index.articles)
     print(f"articleqa: {n} article{'s' * (n != 1)} at {app.local_url} (Ctrl+C to stop)", flush=True)
-    app.block_thread()
+    wait_until_interrupted(app)
+    stop(app)
+
+
+def wait_until_interrupted(app: gr.Blocks) -> None:
+    """Until Ctrl+C (or the server stops by itself)."""
+    try:
+        while app.is_running:
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        pass
+
+
+def stop(app: gr.Blocks, *, wait: float = 60.0) -> bool:
+    """Stop cleanly: an upload being indexed is left out at its next step (the index stays as it
+    was; nothing half-written is published), then the server closes. False if a change was
+    still running after `wait` seconds."""
+    life: Lifecycle = app.articleqa_life
+    life.stopping.set()
+    done = life.writing.acquire(timeout=wait)
+    if done:
+        life.writing.release()
+    app.close()
+    print("articleqa: stopped" + ("" if done else " (a change was still running)"), flush=True)
+    return done
 
 
 def library_for(paths: list[str] | None, index_dir: str | None, store: str | None = None) -> Library:
@@ -111,8 +138,17 @@ def example_questions(lib: Library, n: int = 4) -> list[str]:
     return picked[:n] or [f"What does “{a.title}” say?" for a in lib.articles()[:n]]
 
 
+@dataclass
+class Lifecycle:
+    """What stopping needs: the signal to stop, and the lock a change holds while it runs."""
+
+    stopping: threading.Event = field(default_factory=threading.Event)
+    writing: threading.Lock = field(default_factory=threading.Lock)
+
+
 def build_app(lib: Library) -> gr.Blocks:
     """The Gradio app over `lib`: chat, settings, library management and the /ask and /search API."""
+    life = Lifecycle()
 
     def library_view():
         counts = lib.passage_counts()
@@ -153,11 +189,14 @@ def build_app(lib: Library) -> gr.Blocks:
                 continue
 
             def step(fraction: float, message: str, i: int = i, name: str = name) -> None:
+                if life.stopping.is_set():
+                    raise Stopped("the server is stopping: this upload was not added")
                 progress((i + fraction) / len(files), desc=f"{name}: {message}")
 
-            step(0.0, "reading and splitting into passages")
             try:
-                article = lib.add_bytes(Path(tmp).read_bytes(), filename=name, progress=step)
+                with life.writing:
+                    step(0.0, "reading and splitting into passages")
+                    article = lib.add_bytes(Path(tmp).read_bytes(), filename=name, progress=step)
             except ArticleQAError as exc:
                 notes.append(f"✗ {name}: {exc}")
             else:
@@ -171,7 +210,8 @@ def build_app(lib: Library) -> gr.Blocks:
         else:
             try:
                 title = lib.article(article_id).title
-                lib.remove(article_id)
+                with life.writing:
+                    lib.remove(article_id)
                 note = f"✓ removed “{title}”"
             except ArticleQAError as exc:
                 note = f"✗ {exc}"
@@ -264,6 +304,7 @@ def build_app(lib: Library) -> gr.Blocks:
             trigger(library_view, outputs=view, api_visibility="private")
         gr.api(api_ask, api_name="ask", **read)
         gr.api(api_search, api_name="search", **read)
+    app.articleqa_life = life  # for stop()
     return app
 
 
