@@ -182,6 +182,32 @@ def test_very_long_sentence_without_punctuation_is_split_between_words():
     assert seen == words
 
 
+def test_a_2mb_line_without_punctuation_becomes_sentence_sized_pieces_at_a_cost_in_proportion():
+    from articleqa.chunking import PIECE_TOKENS, split_article
+
+    calls = []
+
+    def counting(texts):
+        calls.append(len(texts))
+        return count_words(texts)
+
+    words = [f"w{i % 997}" for i in range(330_000)]  # about 2 MB with the spaces
+    article = Article(id="line", title="Line", text=" ".join(words), source="x.txt")
+    chunks, spans = split_article(article, counting, SETTINGS)
+    sizes = [len(article.text[a:b].split()) for a, b in spans]
+    assert max(sizes) <= PIECE_TOKENS and min(sizes) >= 1  # sentence-sized, none empty
+    assert [article.text[a:b] for a, b in spans] == [" ".join(words[i : i + n]) for i, n in _runs(sizes)]
+    assert all(len(c.text.split()) <= SETTINGS.max_tokens for c in chunks)
+    assert len(calls) < 50  # the tokenizer is called a bounded number of times, not per piece
+
+
+def _runs(sizes):
+    start = 0
+    for n in sizes:
+        yield start, n
+        start += n
+
+
 @pytest.mark.slow
 def test_long_sentence_is_split_within_the_real_model_window(real_embedder):
     text = " ".join(["the serum carries growth factors peptides lipids and nucleic acids to tired skin cells"] * 40)

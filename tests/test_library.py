@@ -286,3 +286,24 @@ def test_file_names_that_are_not_utf8_are_indexed_saved_and_shown_escaped(make_l
     assert not lib.sync([folder]).changed  # the escaped source still counts as the same file
     uploaded = lib.add_bytes(b"Kites fly in steady wind.", filename=os.fsdecode(b"kite\xfe.txt"))
     assert uploaded.source == "upload:kite\\xfe.txt"
+
+
+def test_a_file_over_the_passage_limit_is_left_out_with_the_reason(tmp_path, fake_embedder):
+    from articleqa.errors import UnusableFile
+    from articleqa.settings import Settings
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    long = " ".join(f"Sentence {i} tells about otters and rivers and stones." for i in range(200))
+    (folder / "long.txt").write_text(long)
+    (folder / "short.txt").write_text("Kites fly best in a steady wind.")
+    settings = Settings(model=fake_embedder.name, max_passages_per_file=3)
+    lib = Library.at(tmp_path / "idx", settings, embedder=fake_embedder)
+    change = lib.sync([folder])
+    assert change.added == ("short",)
+    assert [(i, r.split(":")[0]) for i, _, r in change.skipped] == [("long", "too long")]
+    assert "the limit is 3 per file" in change.skipped[0][2] and "max_passages_per_file" in change.skipped[0][2]
+    assert [s.path for s in lib.skipped] == [str(folder / "long.txt")]
+    assert "long" not in lib.index.articles
+    with pytest.raises(UnusableFile, match="long.txt: too long"):
+        lib.add_bytes(long.encode(), filename="long.txt")

@@ -9,6 +9,7 @@ what it committed, and resumes without re-embedding it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as replace_settings
@@ -28,6 +29,7 @@ from .settings import StorageSettings
 from .tokens import Codec, Int8Codec, PQCodec, TokenTable, default_codec
 
 Progress = Callable[[float, str], None]
+log = logging.getLogger("articleqa")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Change:
     kept: tuple[str, ...] = ()
     embedded: int = 0  # passages embedded (with their token vectors)
     sentences: int = 0  # sentences embedded (for the re-rank and the highlight)
+    # Articles left out of this change, with the reason: (article id, source, reason).
+    skipped: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -142,6 +146,7 @@ def apply(
     progress: Progress | None = None,
     replace: bool = False,
     batch_size: int = 16,
+    max_passages: int | None = None,
 ) -> tuple[Index, Change]:
     """Plan against the latest published state and commit it, holding the write lock throughout.
 
@@ -177,7 +182,8 @@ def apply(
         # Articles are cut into passages group by group, so a large build holds one group at a time.
         total_chars = sum(len(a.text) for a in fresh) or 1
         chars_done, embedded, sentences = 0, 0, 0
-        for group in _groups(fresh, model, latest.chunker, storage_settings.flush_passages):
+        skipped: list[tuple[str, str, str]] = []
+        for group in _groups(fresh, model, latest.chunker, storage_settings.flush_passages, max_passages, skipped):
             data = None
             if group:
                 group_chars = sum(len(a.text) for a, _, _ in group)
@@ -202,8 +208,16 @@ def apply(
         if progress is not None and fresh:
             progress(1.0, f"embedded {embedded} passages and {sentences} sentences")
         change = work.change
+        out = {i for i, _, _ in skipped}
         return latest, Change(
-            change.added, change.replaced, change.removed, change.unchanged, change.kept, embedded, sentences
+            tuple(i for i in change.added if i not in out),
+            tuple(i for i in change.replaced if i not in out),
+            change.removed,
+            change.unchanged,
+            change.kept,
+            embedded,
+            sentences,
+            tuple(skipped),
         )
 
 
@@ -215,12 +229,21 @@ def latest_state(index: Index) -> Index:
         return Index.empty(index.model, index.dim, index.chunker, folder=index.folder)
 
 
-def _groups(articles: Sequence[Article], model, chunker, size: int) -> Iterator[list]:
+def _groups(articles: Sequence[Article], model, chunker, size: int, cap: int | None, skipped: list) -> Iterator[list]:
     """(article, passages, sentence spans) in groups of about `size` passages; one empty group
-    when there are no articles (a commit still records deletions)."""
+    when there are no articles (a commit still records deletions). An article of more than `cap`
+    passages is left out (a replaced one keeps its old version) and noted in `skipped`."""
     group, n = [], 0
     for article in articles:
         chunks, spans = split_article(article, model.count_tokens, chunker, model_limit=model.max_tokens)
+        if cap is not None and len(chunks) > cap:
+            reason = (
+                f"too long: {len(chunks):,} passages, the limit is {cap:,} per file "
+                "(Settings.max_passages_per_file, articleqa build --max-passages)"
+            )
+            log.warning("skipped %s: %s", article.source, reason)
+            skipped.append((article.id, article.source, reason))
+            continue
         group.append((article, chunks, spans))
         n += len(chunks)
         if n >= size:

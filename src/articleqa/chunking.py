@@ -20,6 +20,8 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*$")
 # Room for the [CLS]/[SEP] tokens most encoders add.
 _SPECIAL_TOKENS = 2
+# Word pieces in each piece of an over-long "sentence" (about 35 words: a long sentence's length).
+PIECE_TOKENS = 48
 
 
 @dataclass
@@ -108,7 +110,9 @@ def _sections(article: Article, count_tokens: TokenCounter, max_tokens: int) -> 
 
 
 def _split_long(text, spans, count_tokens, max_tokens) -> list[tuple[int, int]]:
-    """A sentence longer than the budget is cut between words, never inside one."""
+    """A "sentence" longer than the budget (text without punctuation: a transcript, a list run
+    together, a 2 MB line) is cut between words into sentence-sized pieces, so it is highlighted
+    and packed like prose, never inside a word."""
     counts = count_tokens([text[s:e] for s, e in spans])
     out: list[tuple[int, int]] = []
     for (start, end), n in zip(spans, counts):
@@ -116,15 +120,25 @@ def _split_long(text, spans, count_tokens, max_tokens) -> list[tuple[int, int]]:
             out.append((start, end))
             continue
         words = [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+", text[start:end])]
-        step = max(1, int(len(words) * max_tokens / n * 0.9))
-        i = 0
-        while i < len(words):
-            j = min(len(words), i + step)
-            while j - i > 1 and count_tokens([text[words[i][0] : words[j - 1][1]]])[0] > max_tokens:
-                j -= max(1, (j - i) // 10)
-            out.append((words[i][0], words[j - 1][1]))
-            i = j
+        size = min(max_tokens, PIECE_TOKENS)
+        step = max(1, int(len(words) * size / n * 0.9))
+        pieces = [(i, min(len(words), i + step)) for i in range(0, len(words), step)]
+        # One tokenizer call for all the pieces; the rare piece still over budget (long words)
+        # is halved until it fits.
+        piece_counts = count_tokens([text[words[i][0] : words[j - 1][1]] for i, j in pieces])
+        for (i, j), m in zip(pieces, piece_counts):
+            todo = [(i, j)] if m <= max_tokens else _halves(text, words, i, j, count_tokens, max_tokens)
+            out.extend((words[a][0], words[b - 1][1]) for a, b in todo)
     return out
+
+
+def _halves(text, words, i, j, count_tokens, max_tokens) -> list[tuple[int, int]]:
+    if j - i <= 1 or count_tokens([text[words[i][0] : words[j - 1][1]]])[0] <= max_tokens:
+        return [(i, j)]
+    mid = (i + j) // 2
+    return _halves(text, words, i, mid, count_tokens, max_tokens) + _halves(
+        text, words, mid, j, count_tokens, max_tokens
+    )
 
 
 def _merge_small(sections: list[_Section], settings: ChunkerSettings) -> list[_Section]:

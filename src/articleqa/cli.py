@@ -10,7 +10,7 @@ import shutil
 import sys
 import tempfile
 import textwrap
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from .errors import ArticleQAError
@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="embed on a Ray cluster (ADDRESS, e.g. ray://head:10001 or auto; alone: a local one)",
     )
     p.add_argument("--ray-actors", type=int, metavar="N", help="model copies on the cluster (default: one per CPU)")
+    p.add_argument(
+        "--max-passages",
+        type=int,
+        metavar="N",
+        help="leave out a file that would make more than N passages (default 12000)",
+    )
     p.set_defaults(func=cmd_build)
 
     for name, func, helptext in (
@@ -199,6 +205,8 @@ def cmd_build(args) -> int:
     from .settings import Settings
 
     settings = Settings(model=args.model) if args.model else Settings()
+    if args.max_passages is not None:
+        settings = replace(settings, max_passages_per_file=args.max_passages)
     folder = Path(args.index_dir) if args.index_dir else library.user_index_dir()
     embedder = None
     if args.ray:

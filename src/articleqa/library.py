@@ -14,7 +14,15 @@ from . import answer as _answer
 from . import build, storage
 from .build import Change
 from .embedding import Embedder, canonical_name
-from .errors import ArticleQAError, BadQuestion, IndexMismatch, IndexMissing, ReadOnlyIndex, UnknownArticle
+from .errors import (
+    ArticleQAError,
+    BadQuestion,
+    IndexMismatch,
+    IndexMissing,
+    ReadOnlyIndex,
+    UnknownArticle,
+    UnusableFile,
+)
 from .index import MANIFEST, Index
 from .ingest import Ingested, Skipped, parse, read_paths, require_articles
 from .milvus import Store, check_store, connect
@@ -379,7 +387,11 @@ class Library:
         while (key := index.article_key(article_id)) is not None and key[1] == "path":
             article_id, n = f"{base}-{n}", n + 1
         article = parse(data, name=stem, article_id=article_id, source=f"upload:{stem}")
-        self.add(article, progress=progress)
+        self.skipped = []
+        change = self.add(article, progress=progress)
+        for skipped_id, _, reason in change.skipped:
+            if skipped_id == article.id:
+                raise UnusableFile(f"{stem}: {reason}")
         return self.article(article.id)
 
     def remove(self, *article_ids: str) -> Change:
@@ -404,12 +416,14 @@ class Library:
                 progress=progress,
                 replace=self._replace,
                 batch_size=self.settings.batch_size,
+                max_passages=self.settings.max_passages_per_file,
             )
             self._replace = False
             with self._refresh_lock:
                 self._index = index
                 self._stamp = storage.stamp(self.index_dir)
             self.last_change = change
+            self.skipped = [*self.skipped, *(Skipped(source, reason) for _, source, reason in change.skipped)]
             return change
 
     # -- helpers ---------------------------------------------------------------------------

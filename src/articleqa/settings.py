@@ -8,7 +8,7 @@ from pathlib import Path
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # Bumped whenever chunking.py changes what it produces for the same settings.
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2
 INDEX_FORMAT = 4
 
 
@@ -89,6 +89,9 @@ class Settings:
     # padding (16 measured fastest with ONNX Runtime on this project's 2-core machine).
     batch_size: int = 16
     max_question_chars: int = 1000
+    # A file that would make more passages is left out, with the reason (about 6 MB of prose;
+    # the cost of an article is proportional to its passages).
+    max_passages_per_file: int = 12_000
     storage: StorageSettings = StorageSettings()
 
     def on_store(self, store: str | None) -> Settings:
