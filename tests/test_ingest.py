@@ -320,3 +320,11 @@ def test_utf16_without_a_bom_is_read_not_called_binary(tmp_path, codec):
     path.write_bytes("Crème brûlée\n\nCaramelize the sugar with a torch until it is amber.\n".encode(codec))
     article = read_file(path)
     assert article.title == "Crème brûlée" and "amber" in article.text
+
+
+def test_markup_the_standard_parser_gives_up_on_is_still_read_or_refused(tmp_path):
+    # Found by the fuzzer: "<![" with no name makes html.parser raise AssertionError.
+    path = tmp_path / "odd.html"
+    path.write_bytes(b"&\n\xff\xff<v:<![\xff<v: Otters hold hands when they sleep so they do not drift.")
+    article = read_file(path)
+    assert "Otters hold hands" in article.text

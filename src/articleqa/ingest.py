@@ -310,9 +310,13 @@ class _TextOnly(HTMLParser):
 
 def _visible_text(html: str) -> str:
     parser = _TextOnly()
-    parser.feed(html)
-    parser.close()
-    paragraphs = (" ".join(p.split()) for p in "".join(parser.parts).split("\n\n"))
+    try:
+        parser.feed(html)
+        parser.close()
+        raw = "".join(parser.parts)
+    except (AssertionError, ValueError):  # the standard parser gives up on some broken markup ("<![")
+        raw = unescape(re.sub(r"<[^>]*>", "\n\n", re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", "", html)))
+    paragraphs = (" ".join(p.split()) for p in raw.split("\n\n"))
     return "\n\n".join(p for p in paragraphs if p)
 
 

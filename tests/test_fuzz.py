@@ -1,0 +1,24 @@
+"""A short bounded run of the parse fuzzer (tests/fuzz_parse.py): no input may crash parsing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("atheris")
+
+
+def test_parsing_survives_a_bounded_fuzz_run(tmp_path):
+    harness = Path(__file__).with_name("fuzz_parse.py")
+    proc = subprocess.run(
+        [sys.executable, str(harness), "-runs=20000", "-seed=1", f"-artifact_prefix={tmp_path}/"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Done 20000 runs" in proc.stderr
+    assert not list(tmp_path.glob("crash-*"))
