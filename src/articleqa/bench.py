@@ -223,6 +223,8 @@ def run_cli(args) -> int:
         return run_peers(args)
     if args.browser:
         return run_browser(args)
+    if args.load:
+        return run_load(args)
     cache = Path(args.cache_dir) if args.cache_dir else data_home() / "cache" / "beir"
     results: dict = {"machine": machine()}
     print(f"machine: {json.dumps(results['machine'])}", file=sys.stderr)
@@ -365,6 +367,20 @@ def run_browser(args) -> int:
     questions = (questions or example_questions(lib, n=20))[: args.queries]
     result = {"machine": machine(), "browser": browserbench.run(lib, questions)}
     result["server_ask_ms"] = latency(lib, questions, modes=("hybrid",), call="ask")["hybrid"]
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+    return 0
+
+
+def run_load(args) -> int:
+    """`articleqa bench --load 50`: the server under load and abuse (loadbench.py)."""
+    from . import loadbench
+    from .evaluate import load_questions
+
+    questions = [q.question for path in args.questions or () for q in load_questions(path)]
+    result = {"machine": machine()}
+    result["load"] = loadbench.run(questions or ["What are exosomes?"], clients=args.load, seconds=args.seconds)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))

@@ -203,6 +203,8 @@ def apply(
             delete = pending_deletes + [a.id for a, _, _ in group if a.id in replaced]
             pending_deletes = []
             latest = writer.commit(latest, data, delete=delete, removed=work.removed, storage_settings=storage_settings)
+        if hasattr(model, "done_building"):
+            model.done_building()
         if old_vectors and old_vectors != latest.manifest.get("vectors"):
             writer.drop_vectors(old_vectors, latest.dim)  # the rebuilt library no longer names them
         if progress is not None and fresh:

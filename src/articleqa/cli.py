@@ -187,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead: from Enter to the answer on screen in Chromium, on the built-in corpus (or --index-dir)",
     )
     p.add_argument("--index-dir", metavar="DIR", help="with --browser: the library to serve")
+    p.add_argument(
+        "--load",
+        type=int,
+        metavar="CLIENTS",
+        help="instead: `articleqa serve` under CLIENTS askers, one uploader and one abusive client",
+    )
+    p.add_argument("--seconds", type=float, default=30.0, help="with --load: how long the load lasts")
     p.set_defaults(func=cmd_bench)
     return parser
 

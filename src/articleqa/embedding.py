@@ -113,6 +113,11 @@ class Embedder:
             self.onnx_note = str(exc)
             log.warning("the model runs with torch: %s", exc)
 
+    def done_building(self) -> None:
+        """A build is over: the memory its batches used goes back (a server answers on)."""
+        if self._onnx is not None:
+            self._onnx.release_batches()
+
     def encode_query(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """One question's unit vector and unit content token vectors (as `encode_tokens` gives)."""
         fast = self._fast()

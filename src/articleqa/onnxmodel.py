@@ -128,6 +128,12 @@ class OnnxEncoder:
         vectors /= _norms(vectors)
         return vectors, (token_lists if tokens else None)
 
+    def release_batches(self) -> None:
+        """Drop the build session and its memory arena (a server keeps only the question one)."""
+        if self._batch_session is not None:
+            self._batch_session = None
+            _give_back_memory()
+
     def _feed(self, ids: np.ndarray, encodings) -> dict:
         """The model's inputs for a batch padded to `ids`' width: padding is masked out."""
         mask, types = np.zeros_like(ids), np.zeros_like(ids)
@@ -138,6 +144,16 @@ class OnnxEncoder:
         if "token_type_ids" in self.inputs:
             feed["token_type_ids"] = types
         return feed
+
+
+def _give_back_memory() -> None:
+    """Return freed heap pages to the system (glibc keeps them otherwise); elsewhere nothing."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _session(path: Path, threads: int, *, arena: bool, spin: bool = True):
