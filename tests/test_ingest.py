@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -328,3 +329,32 @@ def test_markup_the_standard_parser_gives_up_on_is_still_read_or_refused(tmp_pat
     path.write_bytes(b"&\n\xff\xff<v:<![\xff<v: Otters hold hands when they sleep so they do not drift.")
     article = read_file(path)
     assert "Otters hold hands" in article.text
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (
+            b"%PDF-1.3\n1 0 obj << /Title (Exosomes) >> endobj\nBT (Exosomes are vesicles) Tj ET\n%%EOF\n",
+            "PDF document",
+        ),
+        (b"\xef\xbb\xbf  %PDF-1.7\n" + b"plain looking text " * 50, "PDF document"),
+        (b"PK\x03\x04" + b"\x00" * 26 + b"word/document.xml" + b"x" * 100, "Word document (.docx)"),
+        (b"PK\x03\x04" + b"\x00" * 26 + b"mimetypeapplication/epub+zip", "EPUB e-book"),
+        (b"{\\rtf1\\ansi Otters hold hands.}", "RTF document"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "PNG image"),
+    ],
+    ids=["pdf", "pdf-after-bom", "docx", "epub", "rtf", "png"],
+)
+def test_format_is_decided_by_content_not_by_the_name(tmp_path, data, kind):
+    # A PDF renamed to .txt was once indexed as passages of "%PDF-1.3" and cited as a source.
+    path = tmp_path / "renamed.txt"
+    path.write_bytes(data)
+    with pytest.raises(SkipFile, match=f"a {re.escape(kind)}, not text \\(named .txt\\)"):
+        read_file(path)
+
+
+def test_text_that_starts_like_a_magic_number_is_still_text(tmp_path):
+    path = tmp_path / "mz.txt"
+    path.write_text("MZ stands for Mark Zbikowski, who designed the format. Otters hold hands.")
+    assert "Zbikowski" in read_file(path).text

@@ -161,6 +161,9 @@ def parse(raw: bytes, *, name: str, article_id: str, source: str) -> Article:
     suffix = Path(name).suffix.lower()
     if suffix not in SUPPORTED:
         raise SkipFile(f"unsupported file type '{suffix or '(none)'}' (use .md, .txt or .html)")
+    kind = sniff(raw)
+    if kind is not None:  # the content says what the name does not
+        raise SkipFile(f"a {kind}, not text (named {suffix}); save it as .md, .txt or .html")
     text = decode(raw)
     meta: dict = {}
     markdown = suffix in MARKDOWN or suffix in HTML
@@ -186,6 +189,47 @@ def parse(raw: bytes, *, name: str, article_id: str, source: str) -> Article:
         url=_meta_str(meta, "url") or _meta_str(meta, "source") or _meta_str(meta, "link"),
         description=_meta_str(meta, "description"),
     )
+
+
+# Formats recognized by their first bytes, whatever the file is called.
+_MAGIC = (
+    (b"%PDF-", "PDF document"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "Microsoft Office document (old format)"),
+    (b"{\\rtf", "RTF document"),
+    (b"\x89PNG\r\n\x1a\n", "PNG image"),
+    (b"\xff\xd8\xff", "JPEG image"),
+    (b"GIF87a", "GIF image"),
+    (b"GIF89a", "GIF image"),
+    (b"\x1f\x8b", "gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "7-Zip archive"),
+    (b"Rar!\x1a\x07", "RAR archive"),
+    (b"\x7fELF", "program"),
+    (b"MZ", None),  # a Windows program only if the PE header follows; "MZ" also starts words
+)
+
+
+def sniff(raw: bytes) -> str | None:
+    """What a file is by its content, when that is not text: "PDF document", "Word document
+    (.docx)", ...; None for anything that may be text."""
+    head = raw[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            if kind is None:
+                return "Windows program" if b"PE\x00\x00" in raw[:1024] else None
+            return kind
+    if head.startswith(b"PK\x03\x04"):  # a zip: which kind, by the names inside
+        if b"mimetypeapplication/epub+zip" in raw[:200]:
+            return "EPUB e-book"
+        for marker, kind in (
+            (b"word/", "Word document (.docx)"),
+            (b"ppt/", "PowerPoint document (.pptx)"),
+            (b"xl/", "Excel workbook (.xlsx)"),
+            (b"opendocument", "OpenDocument file"),
+        ):
+            if marker in raw[:65536]:
+                return kind
+        return "zip archive"
+    return None
 
 
 def decode(raw: bytes) -> str:
