@@ -144,3 +144,11 @@ def test_capped_passages_still_fill_k_when_nothing_else_is_left(index):
 def test_per_article_one_gives_one_passage_per_article_first(index):
     picked = diversify(index, candidates(0, 2, 4, 3, 5), k=3, per_article=1)
     assert order(picked) == [0, 4, 5]
+
+
+def test_keyword_is_the_lexical_mode_everywhere():
+    from articleqa.retrieve import check_mode
+
+    assert check_mode("keyword") == "lexical" and check_mode("lexical") == "lexical"
+    with pytest.raises(ArticleQAError, match="unknown search mode 'telepathy'"):
+        check_mode("telepathy")

@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("question")
         p.add_argument("-k", type=int, default=None, help="number of passages (default 5)")
-        p.add_argument("--mode", choices=MODES, default=None, help="retrieval mode (default hybrid)")
+        p.add_argument("--mode", choices=(*MODES, "keyword"), default=None, help="retrieval mode (default hybrid)")
         p.add_argument("--json", action="store_true", help="print JSON for machines")
         index_dir(p)
         if name == "ask":
@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "path", metavar="PATH", help="questions .jsonl, or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)"
     )
-    p.add_argument("--mode", choices=MODES, default=None, help="retrieval mode (default hybrid)")
+    p.add_argument("--mode", choices=(*MODES, "keyword"), default=None, help="retrieval mode (default hybrid)")
     p.add_argument("--all-modes", action="store_true", help="evaluate every mode")
     p.add_argument("--offtopic", metavar="FILE", help="off-topic questions (JSONL) that should abstain")
     p.add_argument("--cache-dir", metavar="DIR", help="where BEIR indexes are cached")

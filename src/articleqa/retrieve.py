@@ -49,9 +49,14 @@ class Candidate:
     token_score: float | None = None
 
 
+# What the UI shows a mode as, accepted everywhere a mode is named.
+_ALIASES = {"keyword": "lexical", "keywords": "lexical", "bm25": "lexical", "semantic": "dense"}
+
+
 def check_mode(mode: str) -> str:
+    mode = _ALIASES.get(mode, mode) if isinstance(mode, str) else mode
     if mode not in MODES:
-        raise ArticleQAError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
+        raise ArticleQAError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)} (or keyword)")
     return mode
 
 
