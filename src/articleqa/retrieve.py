@@ -50,7 +50,7 @@ class Candidate:
 
 
 # What the UI shows a mode as, accepted everywhere a mode is named.
-_ALIASES = {"keyword": "lexical", "keywords": "lexical", "bm25": "lexical", "semantic": "dense"}
+_ALIASES = {"keyword": "lexical"}
 
 
 def check_mode(mode: str) -> str:
