@@ -384,3 +384,19 @@ def _quietly(call):
         call()
     except Exception:  # the server went away under the upload, as intended
         pass
+
+
+@pytest.mark.slow
+def test_an_oversized_request_is_refused_at_the_door(server):
+    import time
+
+    import httpx
+
+    url, _ = server
+    body = {"data": ["Why?", 5, "hybrid", ["x" * (ui.MAX_REQUEST_BYTES + 10)]]}
+    start = time.perf_counter()
+    r = httpx.post(f"{url}gradio_api/call/ask", json=body, timeout=60)
+    assert r.status_code == 413 and "the limit is" in r.json()["error"]
+    assert time.perf_counter() - start < 5  # not read, not queued
+    ok = client(url).predict("What are exosomes?", api_name="/ask")  # the server answers on
+    assert ok["hits"]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from starlette.middleware import Middleware
 
 from . import render
 from .errors import ArticleQAError, Stopped
@@ -22,6 +25,9 @@ import gradio as gr  # noqa: E402
 log = logging.getLogger("articleqa")
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+# Any other request (a question, a chat turn with its conversation) is refused at the door above
+# this size, before it is read or queued: 4 MiB is a conversation of about 250 replies.
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
 UPLOAD_TYPES = (".md", ".txt", ".html")
 MAX_K = 10
 # Questions run side by side (the library is read through immutable snapshots); changes queue up
@@ -103,11 +109,44 @@ def launch(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860) -> gr.B
         # expected instead of an empty error; our own refusals are gr.Error either way.
         show_error=True,
         max_file_size=MAX_UPLOAD_BYTES,
+        app_kwargs={"middleware": [Middleware(BodyLimit)]},
         css=render.CSS,
         theme=gr.themes.Soft(),
         footer_links=["api"],
     )
     return app
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over `limit` bytes (by its Content-Length) gets 413 at once,
+    unread; uploads have their own limit (Gradio's max_file_size)."""
+
+    def __init__(self, app, limit: int = MAX_REQUEST_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and not scope["path"].rstrip("/").endswith("/upload"):
+            length = dict(scope.get("headers") or ()).get(b"content-length", b"0")
+            if length.isdigit() and int(length) > self.limit:
+                message = (
+                    f"request of {int(length):,} bytes refused: the limit is {self.limit:,} "
+                    "(questions are under 1,000 characters; send at most the last 20 of history)"
+                )
+                body = json.dumps({"error": message}).encode()
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 413,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
 
 
 def check_upload(name: str, size: int) -> str | None:
