@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelUnavailable
+from .memory import give_back
 
 log = logging.getLogger("articleqa")
 
@@ -132,7 +133,7 @@ class OnnxEncoder:
         """Drop the build session and its memory arena (a server keeps only the question one)."""
         if self._batch_session is not None:
             self._batch_session = None
-            _give_back_memory()
+            give_back()
 
     def _feed(self, ids: np.ndarray, encodings) -> dict:
         """The model's inputs for a batch padded to `ids`' width: padding is masked out."""
@@ -144,16 +145,6 @@ class OnnxEncoder:
         if "token_type_ids" in self.inputs:
             feed["token_type_ids"] = types
         return feed
-
-
-def _give_back_memory() -> None:
-    """Return freed heap pages to the system (glibc keeps them otherwise); elsewhere nothing."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _session(path: Path, threads: int, *, arena: bool, spin: bool = True):

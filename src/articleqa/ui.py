@@ -17,6 +17,7 @@ from . import render
 from .errors import ArticleQAError, Stopped
 from .library import HISTORY_TURNS, Library, seed_user_index, user_index_dir
 from .library import open as open_library
+from .memory import give_back
 from .settings import MODES, Settings
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no phoning home
@@ -28,6 +29,7 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 # Any other request (a question, a chat turn with its conversation) is refused at the door above
 # this size, before it is read or queued: 4 MiB is a conversation of about 250 replies.
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
+SESSIONS = 500
 UPLOAD_TYPES = (".md", ".txt", ".html")
 MAX_K = 10
 # Questions run side by side (the library is read through immutable snapshots); changes queue up
@@ -58,10 +60,15 @@ def serve(
 
 
 def wait_until_interrupted(app: gr.Blocks) -> None:
-    """Until Ctrl+C (or the server stops by itself)."""
+    """Until Ctrl+C (or the server stops by itself); meanwhile the memory a burst of requests
+    freed goes back to the system every half minute."""
+    ticks = 0
     try:
         while app.is_running:
             time.sleep(0.1)
+            ticks += 1
+            if ticks % 300 == 0:
+                give_back()
     except KeyboardInterrupt:
         pass
 
@@ -110,6 +117,9 @@ def launch(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860) -> gr.B
         show_error=True,
         max_file_size=MAX_UPLOAD_BYTES,
         app_kwargs={"middleware": [Middleware(BodyLimit)]},
+        # Gradio keeps each visitor's (and each API call's) session in memory, 10,000 by default:
+        # under load that alone held about 100 MB. The oldest go first.
+        state_session_capacity=SESSIONS,
         css=render.CSS,
         theme=gr.themes.Soft(),
         footer_links=["api"],
