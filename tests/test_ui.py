@@ -400,3 +400,24 @@ def test_an_oversized_request_is_refused_at_the_door(server):
     assert time.perf_counter() - start < 5  # not read, not queued
     ok = client(url).predict("What are exosomes?", api_name="/ask")  # the server answers on
     assert ok["hits"]
+
+
+@pytest.mark.slow
+def test_a_bad_api_call_is_refused_at_the_door_with_what_to_send(server):
+    import httpx
+
+    url, _ = server
+    cases = [
+        (["Why?", 5, "hybrid", 123], "history must be a list"),
+        (["why " * 5000, 5, "hybrid", []], "characters long"),
+        (["Why?", 10**9, "hybrid", []], "k must be a whole number"),
+        (["Why?", 5, "telepathy", []], "unknown search mode"),
+        ([42, 5, "hybrid", []], "the question must be text"),
+    ]
+    for data, says in cases:
+        r = httpx.post(f"{url}gradio_api/call/ask", json={"data": data}, timeout=30)
+        assert r.status_code == 422 and says in r.json()["error"], (data[:1], r.text[:200])
+    r = httpx.post(f"{url}gradio_api/call/search", json={"data": "not a list"}, timeout=30)
+    assert r.status_code == 422 and "send JSON" in r.json()["error"]
+    r = httpx.post(f"{url}gradio_api/call/ask", json={"data": ["What are exosomes?", 3, "keyword", []]}, timeout=30)
+    assert r.status_code == 200 and r.json()["event_id"]  # a good call goes on to the queue

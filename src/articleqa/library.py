@@ -282,9 +282,7 @@ class Library:
 
         `per_article` caps passages per article before others get their turn (1: one per article).
         """
-        query = self._check_question(question)
-        k = self._check_k(k)
-        mode = check_mode(mode or self.settings.mode)
+        query, k, mode, _ = self.check(question, k=k, mode=mode)
         index = self.index
         if not len(index):
             return []
@@ -313,10 +311,7 @@ class Library:
         `history` holds the previous questions of the conversation, oldest first; a short
         follow-up ("and for hair?") is searched together with the question before it.
         """
-        question = self._check_question(question)
-        k = self._check_k(k)
-        mode = check_mode(mode or self.settings.mode)
-        history = self._check_history(history)
+        question, k, mode, history = self.check(question, k=k, mode=mode, history=history)
         query = _answer.resolve(question, history)
         index = self.index
         if not len(index):
@@ -425,6 +420,19 @@ class Library:
             self.last_change = change
             self.skipped = [*self.skipped, *(Skipped(source, reason) for _, source, reason in change.skipped)]
             return change
+
+    def check(
+        self, question, *, k=None, mode=None, history: Sequence[str] | None = ()
+    ) -> tuple[str, int, str, tuple[str, ...]]:
+        """A request as `ask` and `search` take it, checked and normalized: (question, k, mode,
+        history). Raises BadQuestion (or ArticleQAError for a mode) saying what to send, before
+        any work is done; a server runs it at the door too."""
+        return (
+            self._check_question(question),
+            self._check_k(k),
+            check_mode(mode or self.settings.mode),
+            self._check_history(history),
+        )
 
     # -- helpers ---------------------------------------------------------------------------
 

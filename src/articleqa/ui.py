@@ -116,7 +116,7 @@ def launch(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860) -> gr.B
         # expected instead of an empty error; our own refusals are gr.Error either way.
         show_error=True,
         max_file_size=MAX_UPLOAD_BYTES,
-        app_kwargs={"middleware": [Middleware(BodyLimit)]},
+        app_kwargs={"middleware": [Middleware(BodyLimit, check=getattr(app, "articleqa_check", None))]},
         # Gradio keeps each visitor's (and each API call's) session in memory, 10,000 by default:
         # under load that alone held about 100 MB. The oldest go first.
         state_session_capacity=SESSIONS,
@@ -127,36 +127,66 @@ def launch(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860) -> gr.B
     return app
 
 
+# The API routes whose requests are checked at the door, and their arguments in order.
+_CHECKED = {"ask": ("question", "k", "mode", "history"), "search": ("question", "k", "mode")}
+
+
 class BodyLimit:
     """ASGI middleware: a request body over `limit` bytes (by its Content-Length) gets 413 at once,
-    unread; uploads have their own limit (Gradio's max_file_size)."""
+    unread (uploads have their own limit, Gradio's max_file_size); a call of the ask or search API
+    over HTTP is checked by `check` before it joins the queue, so a bad one is refused at once
+    (422) instead of waiting for its turn."""
 
-    def __init__(self, app, limit: int = MAX_REQUEST_BYTES) -> None:
+    def __init__(self, app, limit: int = MAX_REQUEST_BYTES, check=None) -> None:
         self.app = app
         self.limit = limit
+        self.check = check
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and not scope["path"].rstrip("/").endswith("/upload"):
-            length = dict(scope.get("headers") or ()).get(b"content-length", b"0")
-            if length.isdigit() and int(length) > self.limit:
-                message = (
-                    f"request of {int(length):,} bytes refused: the limit is {self.limit:,} "
-                    "(questions are under 1,000 characters; send at most the last 20 of history)"
-                )
-                body = json.dumps({"error": message}).encode()
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 413,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["path"].rstrip("/").endswith("/upload"):
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or ()).get(b"content-length", b"0")
+        if length.isdigit() and int(length) > self.limit:
+            message = (
+                f"request of {int(length):,} bytes refused: the limit is {self.limit:,} "
+                "(questions are under 1,000 characters; send at most the last 20 of history)"
+            )
+            return await _refuse(send, 413, message)
+        route = scope["path"].rstrip("/").rsplit("/call/", 1)
+        if self.check is None or scope["method"] != "POST" or len(route) != 2 or route[1] not in _CHECKED:
+            return await self.app(scope, receive, send)
+        chunks, more = [], True
+        while more:
+            event = await receive()
+            chunks.append(event.get("body", b""))
+            more = event.get("more_body", False)
+        body = b"".join(chunks)
+        try:
+            values = json.loads(body)["data"]
+            if not isinstance(values, list):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            return await _refuse(send, 422, 'send JSON: {"data": [question, k, mode, history]}')
+        problem = self.check(dict(zip(_CHECKED[route[1]], values)))
+        if problem:
+            return await _refuse(send, 422, problem)
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _refuse(send, status: int, message: str) -> None:
+    body = json.dumps({"error": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def check_upload(name: str, size: int) -> str | None:
@@ -354,6 +384,21 @@ def build_app(lib: Library) -> gr.Blocks:
         gr.api(api_ask, api_name="ask", **read)
         gr.api(api_search, api_name="search", **read)
     app.articleqa_life = life  # for stop()
+
+    def check(arguments: dict) -> str | None:
+        """Why an API call would be refused (its arguments as sent), or None: for the door."""
+        try:
+            lib.check(
+                arguments.get("question"),
+                k=arguments.get("k", 5),
+                mode=arguments.get("mode", "hybrid"),
+                history=arguments.get("history") or (),
+            )
+        except ArticleQAError as exc:
+            return str(exc)
+        return None
+
+    app.articleqa_check = check  # for BodyLimit
     return app
 
 
