@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelUnavailable
+from .onnxmodel import OnnxEncoder, cache_dir, content_tokens, export, fingerprint, unit_norms
 from .settings import DEFAULT_MODEL
 
 log = logging.getLogger("articleqa")
@@ -100,15 +101,13 @@ class Embedder:
         return self._onnx
 
     def _export(self) -> None:
-        from . import onnxmodel
-
         folder = _export_dir(self.name)
         model = self._model
         try:
             log.info("writing an ONNX copy of %s (once): %s", self.name, folder)
             skip = _skip_ids(model.tokenizer)
-            onnxmodel.export(model, folder, skip_ids=skip, reference=lambda t: self._torch_encode_tokens(t, 32, False))
-            self._onnx = onnxmodel.OnnxEncoder(folder)
+            export(model, folder, skip_ids=skip, reference=lambda t: self._torch_encode_tokens(t, 32, False))
+            self._onnx = OnnxEncoder(folder)
         except (ModelUnavailable, OSError, ImportError) as exc:
             self.onnx_note = str(exc)
             log.warning("the model runs with torch: %s", exc)
@@ -171,19 +170,16 @@ class Embedder:
             list(texts), batch_size=batch_size, output_value=None, convert_to_numpy=False, show_progress_bar=show
         )
         skip = _skip_ids(self._model.tokenizer)
+        special = np.array(sorted(self._model.tokenizer.all_special_ids), dtype=np.int64)
         vectors, tokens = [], []
         for out in outputs:
-            ids = out["input_ids"].cpu().numpy()
-            real = out["attention_mask"].cpu().numpy().astype(bool)
-            matrix = out["token_embeddings"].float().cpu().numpy()
-            content = real & ~np.isin(ids, skip)
-            if not content.any():  # a text of stop words only: keep its words anyway
-                content = real & ~np.isin(ids, list(self._model.tokenizer.all_special_ids))
-            picked = matrix[content]
-            tokens.append(np.ascontiguousarray(picked / _norms(picked), dtype=np.float32))
+            real = out["attention_mask"].cpu().numpy().astype(bool)  # padding left out
+            ids = out["input_ids"].cpu().numpy()[real]
+            matrix = out["token_embeddings"].float().cpu().numpy()[real]
+            tokens.append(content_tokens(ids, matrix, skip, special))
             vectors.append(out["sentence_embedding"].float().cpu().numpy())
         vectors = np.vstack(vectors)
-        return np.ascontiguousarray(vectors / _norms(vectors), dtype=np.float32), tokens
+        return np.ascontiguousarray(vectors / unit_norms(vectors), dtype=np.float32), tokens
 
 
 @contextmanager
@@ -198,10 +194,6 @@ def _bar(total: int, show: bool):
         yield bar.update
 
 
-def _norms(matrix: np.ndarray) -> np.ndarray:
-    return np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-
-
 def _location(name: str) -> Path | None:
     if name == DEFAULT_MODEL:
         try:
@@ -213,7 +205,6 @@ def _location(name: str) -> Path | None:
 
 
 def _export_dir(name: str) -> Path:
-    from .onnxmodel import cache_dir, fingerprint
     from .settings import data_home
 
     return cache_dir(data_home(), name, fingerprint(_location(name)))
@@ -226,8 +217,6 @@ def _open_export(name: str):
     if not (folder / "meta.json").is_file():
         return None
     try:
-        from .onnxmodel import OnnxEncoder
-
         return OnnxEncoder(folder)
     except ImportError as exc:
         log.warning("questions are encoded with torch: %s", exc)

@@ -446,13 +446,11 @@ class Library:
             raise BadQuestion(f"the question must be text, not {type(question).__name__}")
         if not question or not question.strip():
             raise BadQuestion("the question is empty: type a question about the articles")
-        if len(question) > 4 * self.settings.max_question_chars:  # refused before any work on it
-            raise BadQuestion(
-                f"the question is {len(question)} characters long; keep it under "
-                f"{self.settings.max_question_chars} (ask about one thing at a time)"
-            )
-        question = " ".join(question.split())
-        if len(question) > self.settings.max_question_chars:
+        limit = self.settings.max_question_chars
+        # Far too long is refused before any work on it; otherwise spaces are collapsed first.
+        if len(question) <= 4 * limit:
+            question = " ".join(question.split())
+        if len(question) > limit:
             raise BadQuestion(
                 f"the question is {len(question)} characters long; keep it under "
                 f"{self.settings.max_question_chars} (ask about one thing at a time)"

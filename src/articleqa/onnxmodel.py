@@ -100,7 +100,7 @@ class OnnxEncoder:
             tokens.append(content_tokens(ids[0], matrix[0], self._skip, self._special))
             vectors.append(sentence[0])
         vectors = np.vstack(vectors).astype(np.float32)
-        return np.ascontiguousarray(vectors / _norms(vectors)), tokens
+        return np.ascontiguousarray(vectors / unit_norms(vectors)), tokens
 
     def encode_batches(self, texts: list[str], *, batch_size: int = 16, tokens: bool = True, progress=None):
         """Many texts on every core, batched by length (little padding): unit vectors, and content
@@ -126,7 +126,7 @@ class OnnxEncoder:
                     token_lists[i] = content_tokens(ids[r, :n], result[0][r, :n], self._skip, self._special)
             if progress is not None:
                 progress(len(rows))
-        vectors /= _norms(vectors)
+        vectors /= unit_norms(vectors)
         return vectors, (token_lists if tokens else None)
 
     def release_batches(self) -> None:
@@ -171,10 +171,11 @@ def content_tokens(ids: np.ndarray, matrix: np.ndarray, skip: np.ndarray, specia
     if not content.any():
         content = ~np.isin(ids, special)
     picked = matrix[content].astype(np.float32)
-    return np.ascontiguousarray(picked / _norms(picked))
+    return np.ascontiguousarray(picked / unit_norms(picked))
 
 
-def _norms(matrix: np.ndarray) -> np.ndarray:
+def unit_norms(matrix: np.ndarray) -> np.ndarray:
+    """Each row's length (never zero): dividing by it makes unit rows."""
     return np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
 
 
