@@ -63,8 +63,8 @@ def test_every_bad_input_is_named_with_its_reason_and_every_good_one_indexed(tmp
     everything = {os.fsencode(p.name).decode("utf-8", "backslashreplace") for p in root.iterdir()}
     assert indexed | set(skipped) == everything  # nothing silently ignored
     assert all(reason.strip() for reason in skipped.values())
-    assert skipped["binary.txt"].startswith("a PNG image, not text (named .txt)")
-    assert skipped["pdf-named.txt"].startswith("a PDF document, not text (named .txt)")
+    assert skipped["binary.txt"].startswith("a PNG image, not an article (named .txt)")
+    assert skipped["pdf-named.txt"].startswith("damaged PDF document (")  # read as the PDF it is
     assert skipped["empty.md"] == skipped["whitespace.txt"] == "empty file"
     assert skipped["huge.txt"].startswith("too large")
     assert skipped["fifo.txt"] == "not a regular file (FIFO)"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from articleqa import documents
 from articleqa.errors import NoArticles
 from articleqa.ingest import SkipFile, parse, read_file, read_paths, require_articles
 from articleqa.library import builtin_articles
@@ -158,7 +159,7 @@ def test_bad_files_are_skipped_with_name_and_reason_and_good_ones_kept(tmp_path)
     assert [a.id for a in result.articles] == ["bicycle-chain"]
     reasons = {Path(s.path).name: s.reason for s in result.skipped}
     assert set(reasons) == {"report.pdf", "empty.txt", "blank.md", "image.txt"}
-    assert "unsupported file type '.pdf'" in reasons["report.pdf"]
+    assert reasons["report.pdf"].startswith("damaged PDF document (")
     assert reasons["empty.txt"] == "empty file"
     assert reasons["blank.md"] == "empty file"
     assert "binary" in reasons["image.txt"]
@@ -347,10 +348,15 @@ def test_markup_the_standard_parser_gives_up_on_is_still_read_or_refused(tmp_pat
     ids=["pdf", "pdf-after-bom", "docx", "epub", "rtf", "png"],
 )
 def test_format_is_decided_by_content_not_by_the_name(tmp_path, data, kind):
-    # A PDF renamed to .txt was once indexed as passages of "%PDF-1.3" and cited as a source.
+    # A PDF renamed to .txt was once indexed as passages of "%PDF-1.3" and cited as a source. Now
+    # it is read as the document it is (these are broken ones); other formats are named and refused.
     path = tmp_path / "renamed.txt"
     path.write_bytes(data)
-    with pytest.raises(SkipFile, match=f"a {re.escape(kind)}, not text \\(named .txt\\)"):
+    if kind in documents.KINDS:
+        expected = f"damaged {re.escape(kind)} \\("
+    else:
+        expected = f"a {re.escape(kind)}, not an article \\(named .txt\\)"
+    with pytest.raises(SkipFile, match=expected):
         read_file(path)
 
 

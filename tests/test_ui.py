@@ -146,7 +146,10 @@ def test_api_dicts_are_plain_json():
     [
         ("notes.md", 1000, None),
         ("page.HTML", 1000, None),
-        ("report.pdf", 1000, "unsupported file type '.pdf'"),
+        ("report.pdf", 1000, None),
+        ("paper.PDF", ui.MAX_UPLOAD_BYTES + 1, None),  # documents carry pictures: a higher limit
+        ("book.epub", ui.MAX_DOCUMENT_UPLOAD_BYTES + 1, "too large"),
+        ("slides.pptx", 1000, "unsupported file type '.pptx'"),
         ("noext", 1000, "unsupported file type '(none)'"),
         ("big.txt", ui.MAX_UPLOAD_BYTES + 1, "too large"),
         ("blank.txt", 0, "empty"),
@@ -188,7 +191,7 @@ def test_serve_command_syncs_paths_and_listens_on_loopback_only(tmp_path, monkey
         cli.main(["serve", str(tmp_path / "notes"), "--index-dir", str(tmp_path / "index"), "--port", str(port)]) == 0
     )
     assert launched["server_name"] == "127.0.0.1" and launched["share"] is False
-    assert launched["max_file_size"] == ui.MAX_UPLOAD_BYTES
+    assert launched["max_file_size"] == ui.MAX_DOCUMENT_UPLOAD_BYTES
     assert f"1 article at http://127.0.0.1:{port}/" in capsys.readouterr().out
     assert (tmp_path / "index" / "manifest.json").exists()  # the folder was indexed before serving
     assert "/ask" in launched["app"].get_api_info()["named_endpoints"]

@@ -372,6 +372,7 @@ def hit_dict(hit) -> dict:
             "start": hit.chunk.start,
             "end": hit.chunk.end,
             "headings": list(hit.chunk.headings),
+            "pages": list(hit.pages) if hit.pages else None,
         },
         "dense_rank": hit.dense_rank,
         "dense_score": hit.dense_score,
@@ -392,6 +393,7 @@ def article_dict(article, *, text: bool = False) -> dict:
         "source": article.source,
         "url": article.url,
         "date": article.date,
+        "author": article.author,
     }
     if text:
         out["text"] = article.text
@@ -403,7 +405,13 @@ def _print_hit(hit) -> None:
     bold = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     where = " > ".join(hit.chunk.headings)
     print(f"{hit.rank}. {hit.article.title}" + (f"  [{where}]" if where else ""))
-    meta = [hit.article.link, hit.article.date or "", f"score {hit.score:.3f}"]
+    meta = [
+        hit.article.link,
+        hit.page_label,
+        hit.article.author or "",
+        hit.article.date or "",
+        f"score {hit.score:.3f}",
+    ]
     print("   " + " · ".join(m for m in meta if m))
     text = hit.text
     if bold and hit.highlight_start is not None:

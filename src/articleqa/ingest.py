@@ -1,4 +1,5 @@
-"""Files and folders -> Article: Markdown (with or without front matter), plain text, HTML."""
+"""Files and folders -> Article: Markdown (with or without front matter), plain text, HTML, and
+the documents of documents.py (PDF, DOCX, EPUB). The content decides the format, not the name."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
+from . import documents
 from .errors import NoArticles, UnusableFile
 from .schema import Article, valid_text
 from .text import normalize, sentence_spans
@@ -22,8 +24,11 @@ log = logging.getLogger("articleqa")
 MARKDOWN = (".md", ".markdown", ".mdown")
 TEXT = (".txt", ".text")
 HTML = (".html", ".htm", ".xhtml")
-SUPPORTED = MARKDOWN + TEXT + HTML
+SUPPORTED = MARKDOWN + TEXT + HTML + tuple(documents.SUFFIXES)
+FORMATS = ".md, .txt, .html, .pdf, .docx or .epub"
 MAX_BYTES = 10 * 1024 * 1024
+# Documents carry pictures and fonts besides their text: a 30 MB PDF paper is ordinary.
+MAX_DOCUMENT_BYTES = 100 * 1024 * 1024
 
 # Lines that are page furniture, not article text (only matched on short lines).
 _BOILERPLATE = re.compile(
@@ -145,11 +150,12 @@ def read_file(path: str | Path, *, article_id: str | None = None) -> Article:
     """Read one file into an Article, or raise SkipFile saying why not."""
     path = Path(path)
     if path.suffix.lower() not in SUPPORTED:
-        raise SkipFile(f"unsupported file type '{path.suffix or '(none)'}' (use .md, .txt or .html)")
+        raise SkipFile(f"unsupported file type '{path.suffix or '(none)'}' (use {FORMATS})")
     try:
         size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise SkipFile(f"too large ({size // 1024} KiB; the limit is {MAX_BYTES // 1024} KiB)")
+        limit = MAX_DOCUMENT_BYTES if path.suffix.lower() in documents.SUFFIXES else MAX_BYTES
+        if size > limit:
+            raise SkipFile(f"too large ({size / 2**20:.1f} MiB; the limit is {limit // 2**20} MiB)")
         raw = path.read_bytes()
     except OSError as exc:
         raise SkipFile(f"unreadable ({exc.strerror or exc})") from exc
@@ -157,13 +163,19 @@ def read_file(path: str | Path, *, article_id: str | None = None) -> Article:
 
 
 def parse(raw: bytes, *, name: str, article_id: str, source: str) -> Article:
-    """Bytes of a .md, .txt or .html file -> Article. `name` only picks the format."""
+    """Bytes of a supported file -> Article. The content decides the format: a PDF named .txt is
+    read as a PDF, and binary data is never read as text; the name only tells Markdown from text."""
     suffix = Path(name).suffix.lower()
     if suffix not in SUPPORTED:
-        raise SkipFile(f"unsupported file type '{suffix or '(none)'}' (use .md, .txt or .html)")
+        raise SkipFile(f"unsupported file type '{suffix or '(none)'}' (use {FORMATS})")
     kind = sniff(raw)
+    named = documents.SUFFIXES.get(suffix)
+    if kind in documents.KINDS:
+        return _from_document(raw, kind, article_id=article_id, source=source)
     if kind is not None:  # the content says what the name does not
-        raise SkipFile(f"a {kind}, not text (named {suffix}); save it as .md, .txt or .html")
+        raise SkipFile(f"a {kind}, not an article (named {suffix}); save it as {FORMATS}")
+    if named is not None:
+        raise SkipFile(f"not a {named}, although named {suffix} (damaged, or misnamed?)")
     text = decode(raw)
     meta: dict = {}
     markdown = suffix in MARKDOWN or suffix in HTML
@@ -188,6 +200,30 @@ def parse(raw: bytes, *, name: str, article_id: str, source: str) -> Article:
         date=_meta_str(meta, "date"),
         url=_meta_str(meta, "url") or _meta_str(meta, "source") or _meta_str(meta, "link"),
         description=_meta_str(meta, "description"),
+        author=_meta_str(meta, "author"),
+    )
+
+
+def _from_document(raw: bytes, kind: str, *, article_id: str, source: str) -> Article:
+    try:
+        doc = documents.read_document(raw, kind)
+    except UnusableFile as exc:
+        raise SkipFile(str(exc)) from exc
+    body, title = doc.text, doc.title
+    if doc.markdown:
+        body, heading_title = _clean(body, markdown=True)
+        title = title or heading_title
+    if not re.search(r"[^\W\d_]{2}", body):
+        raise SkipFile("no readable text")
+    return Article(
+        id=article_id,
+        title=title or _title_from_first_sentence(body),
+        text=body,
+        source=source,
+        date=doc.date,
+        author=doc.author,
+        pages=doc.pages,
+        url=doc.url,
     )
 
 
@@ -320,7 +356,7 @@ def _html_to_markdown(html: str) -> tuple[str, dict]:
         return text, {"title": _html_title(html)}
     # Only dates the page states in its markup; a guess from a footer's copyright year misleads.
     meta = trafilatura.extract_metadata(html, date_config={"extensive_search": False, "original_date": True})
-    fields = ("title", "date", "url", "description")
+    fields = ("title", "date", "url", "description", "author")
     return text, {k: getattr(meta, k, None) for k in fields} if meta is not None else {}
 
 

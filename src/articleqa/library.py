@@ -325,6 +325,13 @@ class Library:
             hits = _answer.highlight(hits, query, vector, sentences, question=question)
             matches = index.best_match(tokens, [h.chunk.key for h in hits])
             evidence = _answer.evidence(query, vector, hits, sentences, index.lexical, word_matches=matches)
+            asked = _answer.about_article(question) if hits else None
+            if asked is not None:
+                first = index.chunks_of(hits[0].article.id)[0]
+                top = Hit(chunk=first, article=hits[0].article, score=hits[0].score, rank=1)
+                replied = _answer.byline_answer(question, query, asked, hits, top, history=history)
+                if replied is not None:
+                    return replied
         return _answer.compose(question, query, hits, evidence=evidence, rule=self.abstention, history=history)
 
     # -- changing --------------------------------------------------------------------------

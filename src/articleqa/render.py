@@ -82,6 +82,10 @@ def hit_html(hit: Hit) -> str:
     where = " › ".join(hit.chunk.headings)
     heading = f' <span class="aqa-where">› {escape(where)}</span>' if where else ""
     meta = [source_html(article)]
+    if hit.page_label:
+        meta.append(f'<span class="aqa-page">{escape(hit.page_label)}</span>')
+    if article.author:
+        meta.append(f'<span class="aqa-author">{escape(article.author)}</span>')
     if article.date:
         meta.append(f'<span class="aqa-date">{escape(article.date)}</span>')
     meta.append(f'<span class="aqa-score" title="{RELEVANCE_HELP}">{escape(relevance(hit))}</span>')
@@ -157,6 +161,8 @@ def hit_dict(hit: Hit) -> dict:
         "source": hit.article.source,
         "url": hit.article.url,
         "date": hit.article.date,
+        "author": hit.article.author,
+        "pages": list(hit.pages) if hit.pages else None,
         "headings": list(hit.chunk.headings),
         "text": hit.text,
         "score": round(float(hit.score), 4),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from dataclasses import dataclass, field
 
@@ -35,10 +36,13 @@ class Article:
     date: str | None = None
     url: str | None = None
     description: str | None = None
+    author: str | None = None
+    # Where each page starts in `text` (documents with pages, such as PDFs); empty otherwise.
+    pages: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         # An article must survive being saved: no field may hold text UTF-8 cannot encode.
-        for name in ("id", "title", "text", "source", "date", "url", "description"):
+        for name in ("id", "title", "text", "source", "date", "url", "description", "author"):
             value = getattr(self, name)
             if isinstance(value, str) and not value.isascii():
                 object.__setattr__(self, name, valid_text(value))
@@ -51,6 +55,12 @@ class Article:
     def link(self) -> str:
         """Where the article came from: its URL when known, else its file path."""
         return self.url or self.source
+
+    def page_at(self, offset: int) -> int | None:
+        """The page (from 1) that holds character `offset` of the text, when the article has pages."""
+        if not self.pages:
+            return None
+        return bisect.bisect_right(self.pages, offset) or 1
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,22 @@ class Hit:
     def text(self) -> str:
         """The passage shown to the user."""
         return self.chunk.text
+
+    @property
+    def pages(self) -> tuple[int, int] | None:
+        """The first and last page the passage is on, for articles with pages (PDFs)."""
+        first = self.article.page_at(self.chunk.start)
+        if first is None:
+            return None
+        return first, self.article.page_at(max(self.chunk.start, self.chunk.end - 1)) or first
+
+    @property
+    def page_label(self) -> str:
+        """ "p. 4" or "pp. 4-5" for a passage of a paged document; "" otherwise."""
+        pages = self.pages
+        if pages is None:
+            return ""
+        return f"p. {pages[0]}" if pages[0] == pages[1] else f"pp. {pages[0]}–{pages[1]}"
 
     @property
     def highlight(self) -> str:

@@ -158,6 +158,8 @@ def article_from_row(row: dict) -> Article:
         date=row.get("date"),
         url=row.get("url"),
         description=row.get("description"),
+        author=row.get("author"),
+        pages=tuple(row.get("pages") or ()),
     )
 
 
@@ -169,6 +171,8 @@ def _article_row(article: Article, origin: str) -> dict:
         "url": article.url,
         "date": article.date,
         "description": article.description,
+        **({"author": article.author} if article.author else {}),
+        **({"pages": list(article.pages)} if article.pages else {}),
         "content_hash": article.content_hash,
         "origin": origin,
         "text": article.text,

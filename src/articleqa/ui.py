@@ -14,7 +14,9 @@ from pathlib import Path
 from starlette.middleware import Middleware
 
 from . import render
+from .documents import SUFFIXES as DOCUMENT_SUFFIXES
 from .errors import ArticleQAError, Stopped
+from .ingest import FORMATS, SUPPORTED
 from .library import HISTORY_TURNS, Library, seed_user_index, user_index_dir
 from .library import open as open_library
 from .memory import give_back
@@ -26,11 +28,12 @@ import gradio as gr  # noqa: E402
 log = logging.getLogger("articleqa")
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_DOCUMENT_UPLOAD_BYTES = 50 * 1024 * 1024  # PDFs, DOCX and EPUB carry pictures besides text
 # Any other request (a question, a chat turn with its conversation) is refused at the door above
 # this size, before it is read or queued: 4 MiB is a conversation of about 250 replies.
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 SESSIONS = 500
-UPLOAD_TYPES = (".md", ".txt", ".html")
+UPLOAD_TYPES = SUPPORTED
 MAX_K = 10
 # Questions run side by side (the library is read through immutable snapshots); changes queue up
 # one at a time in their own group, so an upload being embedded never holds up a question.
@@ -115,7 +118,7 @@ def launch(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860) -> gr.B
         # A client that sends a wrong type (k="abc" to the chat endpoint) hears what Gradio
         # expected instead of an empty error; our own refusals are gr.Error either way.
         show_error=True,
-        max_file_size=MAX_UPLOAD_BYTES,
+        max_file_size=MAX_DOCUMENT_UPLOAD_BYTES,
         app_kwargs={"middleware": [Middleware(BodyLimit, check=getattr(app, "articleqa_check", None))]},
         # Gradio keeps each visitor's (and each API call's) session in memory, 10,000 by default:
         # under load that alone held about 100 MB. The oldest go first.
@@ -193,9 +196,10 @@ def check_upload(name: str, size: int) -> str | None:
     """Why an uploaded file is refused, or None. `name` is only looked at, never opened."""
     suffix = Path(name).suffix.lower()
     if suffix not in UPLOAD_TYPES:
-        return f"{name}: unsupported file type '{suffix or '(none)'}' (upload .md, .txt or .html)"
-    if size > MAX_UPLOAD_BYTES:
-        return f"{name}: too large ({size / 1024 / 1024:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 1024 // 1024} MB)"
+        return f"{name}: unsupported file type '{suffix or '(none)'}' (upload {FORMATS})"
+    limit = MAX_DOCUMENT_UPLOAD_BYTES if suffix in DOCUMENT_SUFFIXES else MAX_UPLOAD_BYTES
+    if size > limit:
+        return f"{name}: too large ({size / 1024 / 1024:.1f} MB; the limit is {limit // 1024 // 1024} MB)"
     if size == 0:
         return f"{name}: the file is empty"
     return None
@@ -281,7 +285,7 @@ def build_app(lib: Library) -> gr.Blocks:
             else:
                 notes.append(f"✓ added “{article.title}” from {name}")
         table, choices, summary = library_view()
-        return None, _notes_html(notes or ["Choose .md, .txt or .html files to add."]), table, choices, summary
+        return None, _notes_html(notes or [f"Choose {FORMATS} files to add."]), table, choices, summary
 
     def remove(article_id: str | None):
         if not article_id:
@@ -355,7 +359,10 @@ def build_app(lib: Library) -> gr.Blocks:
             with gr.Row():
                 with gr.Column():
                     files = gr.File(
-                        label=f"Add articles (.md, .txt, .html; up to {MAX_UPLOAD_BYTES // 1024 // 1024} MB each)",
+                        label=(
+                            f"Add articles ({', '.join(UPLOAD_TYPES)}; up to {MAX_UPLOAD_BYTES // 2**20} MB of"
+                            f" text or {MAX_DOCUMENT_UPLOAD_BYTES // 2**20} MB for PDF, DOCX and EPUB)"
+                        ),
                         file_count="multiple",
                         file_types=list(UPLOAD_TYPES),
                         elem_id="aqa-upload",
