@@ -67,6 +67,27 @@ def test_reply_shows_answer_sentence_and_cited_passage():
     assert "<details" in html and "Show in the article" in html
 
 
+def test_headings_in_a_passage_show_as_headings_not_markdown():
+    hit = make_hit(text="Bees dance.\n## How they find food\nThe waggle dance points to food. Then they rest.")
+    html = render.answer_html(make_answer(hit))
+    assert '<strong class="aqa-h aqa-h2">How they find food</strong>' in html
+    assert "## How" not in html
+    assert "<mark>The waggle dance points to food.</mark>" in html
+    # A question is the user's words: a leading '#' in it stays as typed.
+    assert "# not a heading" in render.question_html("# not a heading")
+
+
+def test_a_pdf_passage_is_cited_with_its_page():
+    article = Article(id="p", title="Paper", text="Page one text.\nPage two text.", source="p.pdf", pages=(0, 15))
+    chunk = Chunk("p", 0, 15, 29, "Page two text.")
+    hit = Hit(chunk, article, score=1.0, rank=1)
+    assert hit.pages == (2, 2) and hit.page_label == "p. 2"
+    assert '<span class="aqa-page">p. 2</span>' in render.hit_html(hit)
+    assert render.hit_dict(hit)["pages"] == [2, 2]
+    across = Hit(Chunk("p", 0, 0, 29, article.text), article, score=1.0, rank=1)
+    assert across.page_label == "pp. 1–2"
+
+
 def test_hostile_article_and_question_are_escaped_everywhere():
     hit = make_hit(title=HOSTILE, text=f"Bees dance. {HOSTILE} The waggle dance points to food.", source=HOSTILE)
     answer = make_answer(hit, question=HOSTILE, query=HOSTILE + " food")

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -417,6 +418,9 @@ def _print_hit(hit) -> None:
     if bold and hit.highlight_start is not None:
         text = text[: hit.highlight_start] + "\x1b[1m" + hit.highlight + "\x1b[0m" + text[hit.highlight_end :]
     for para in text.split("\n"):
+        heading = re.match(r"#{1,6}\s+(\S.*)", para)
+        if heading:  # a heading of the article, shown as one rather than as Markdown
+            para = f"\x1b[1m{heading.group(1)}\x1b[0m" if bold else heading.group(1)
         if para.strip():
             print(textwrap.fill(para, width=width, initial_indent="   ", subsequent_indent="   "))
     print()

@@ -7,6 +7,7 @@ HTML block on a single line passes through it untouched.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from html import escape
 from urllib.parse import urlsplit
@@ -22,9 +23,21 @@ RELEVANCE_HELP = (
 )
 
 
-def text_html(text: str) -> str:
-    """Escaped text with its line breaks kept."""
-    return "<br>".join(escape(line) for line in text.replace("\r\n", "\n").split("\n"))
+_HEADING_LINE = re.compile(r"(#{1,6})\s+(\S.*)")
+
+
+def text_html(text: str, *, headings: bool = False) -> str:
+    """Escaped text with its line breaks kept; with `headings`, an article's '## Heading' lines
+    are shown as headings, not as the Markdown marks."""
+    lines = []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        match = _HEADING_LINE.fullmatch(line) if headings else None
+        if match:
+            level = len(match.group(1))
+            lines.append(f'<strong class="aqa-h aqa-h{level}">{escape(match.group(2))}</strong>')
+        else:
+            lines.append(escape(line))
+    return "<br>".join(lines)
 
 
 def safe_url(url: str | None) -> str | None:
@@ -114,10 +127,12 @@ def relevance(hit: Hit) -> str:
 
 
 def marked_html(text: str, start: int | None, end: int | None, *, tag: str = "mark") -> str:
-    """Escaped text with text[start:end] wrapped in <tag> (no mark when there is no span)."""
+    """An article's text, escaped, headings shown as headings, text[start:end] wrapped in <tag>
+    (no mark when there is no span)."""
     if start is None or end is None or not 0 <= start < end <= len(text):
-        return text_html(text)
-    return f"{text_html(text[:start])}<{tag}>{text_html(text[start:end])}</{tag}>{text_html(text[end:])}"
+        return text_html(text, headings=True)
+    marked = text_html(text[start:end], headings=True)
+    return f"{text_html(text[:start], headings=True)}<{tag}>{marked}</{tag}>{text_html(text[end:], headings=True)}"
 
 
 def context_html(hit: Hit, chars: int = CONTEXT_CHARS) -> str:
@@ -132,8 +147,8 @@ def context_html(hit: Hit, chars: int = CONTEXT_CHARS) -> str:
         )
     passage = marked_html(hit.chunk.text, hit.highlight_start, hit.highlight_end, tag="strong")
     return (
-        f'<div class="aqa-article">{text_html(before)}<mark class="aqa-in-article">{passage}</mark>'
-        f"{text_html(after)}</div>"
+        f'<div class="aqa-article">{text_html(before, headings=True)}<mark class="aqa-in-article">{passage}</mark>'
+        f"{text_html(after, headings=True)}</div>"
     )
 
 
@@ -213,6 +228,8 @@ CSS = """
 .aqa-meta { font-size: .8em; color: var(--body-text-color-subdued); margin: .15em 0 .35em; word-break: break-all; }
 .aqa-source { font-family: var(--font-mono); }
 .aqa-score { white-space: nowrap; }
+.aqa-h { display: block; margin: .35em 0 .1em; font-size: 1.04em; }
+.aqa-h1, .aqa-h2 { font-size: 1.1em; }
 blockquote.aqa-passage { margin: .3em 0; padding: .1em .7em; border-left: 3px solid var(--color-accent-soft);
   font-size: .92em; }
 details.aqa-context summary, details.aqa-nearest summary { cursor: pointer; font-size: .85em;
