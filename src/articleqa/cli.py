@@ -95,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_build)
 
+    private_urls = "fetch links to loopback and private addresses too (refused by default)"
+    p = sub.add_parser("add", help="add files, folders or web links (https://...); they stay until removed")
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help="files, folders or http(s) links")
+    p.add_argument("--index-dir", metavar="DIR", help="the library to add to (default: your library)")
+    p.add_argument("--allow-private-urls", action="store_true", help=private_urls)
+    p.set_defaults(func=cmd_add)
+
     for name, func, helptext in (
         ("search", cmd_search, "ranked passages for a question"),
         ("ask", cmd_ask, "the answer sentence and its cited passages, or 'not covered'"),
@@ -136,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     index_dir(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--allow-private-urls", action="store_true", help=private_urls)
     store(p)
     p.set_defaults(func=cmd_serve)
 
@@ -251,6 +259,26 @@ def cmd_build(args) -> int:
     return 0
 
 
+def cmd_add(args) -> int:
+    from . import library
+    from .settings import Settings
+
+    folder = Path(args.index_dir) if args.index_dir else library.user_index_dir()
+    if not args.index_dir:
+        library.seed_user_index(folder)  # your library starts as the built-in one, as in the UI
+    settings = Settings(allow_private_urls=args.allow_private_urls)
+    lib = library.Library.at(folder, settings)
+    change = lib.add(*args.sources)
+    for skipped in lib.skipped:
+        print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
+    info = lib.info()
+    print(
+        f"{folder}: {info.articles} articles, {info.chunks} passages (added {len(change.added)}, "
+        f"updated {len(change.replaced)}, unchanged {len(change.unchanged)}; embedded {change.embedded} passages)"
+    )
+    return 0
+
+
 def cmd_search(args) -> int:
     lib = _library(args)
     hits = lib.search(args.question, k=args.k, mode=args.mode)
@@ -337,7 +365,14 @@ def cmd_serve(args) -> int:
     try:
         from .ui import serve
 
-        serve(paths=args.paths, index_dir=args.index_dir, host=args.host, port=args.port, store=args.store)
+        serve(
+            paths=args.paths,
+            index_dir=args.index_dir,
+            host=args.host,
+            port=args.port,
+            store=args.store,
+            allow_private_urls=args.allow_private_urls,
+        )
     finally:
         shutil.rmtree(own, ignore_errors=True)
         if base:

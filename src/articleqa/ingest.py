@@ -141,7 +141,7 @@ def require_articles(ingested: Ingested, paths) -> list[Article]:
         raise NoArticles(
             f"no usable articles in {names}"
             + (f" ({detail})" if detail else "")
-            + ". Give .md, .txt or .html files with some text."
+            + f". Give {FORMATS} files with some text."
         )
     return ingested.articles
 

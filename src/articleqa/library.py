@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ from .errors import (
     UnknownArticle,
     UnusableFile,
 )
+from .fetch import is_url, read_url
 from .index import MANIFEST, Index
 from .ingest import Ingested, Skipped, parse, read_paths, require_articles
 from .milvus import Store, check_store, connect
@@ -31,6 +33,8 @@ from .schema import Answer, Article, Hit
 from .settings import Settings, data_home
 from .threads import single_threaded
 from .timing import stage
+
+log = logging.getLogger("articleqa")
 
 PACKAGE = Path(__file__).resolve().parent
 CORPUS = PACKAGE / "corpus"
@@ -367,14 +371,27 @@ class Library:
         )
 
     def add(self, *sources: str | Path | Article, progress: Progress | None = None) -> Change:
-        """Add articles (files, folders or Article objects) and save; they stay until removed."""
+        """Add articles (files, folders, web links or Article objects) and save; they stay until
+        removed. A link is fetched (see fetch.py); adding it again updates the article if the page
+        changed."""
         articles: list[Article] = []
-        paths = [s for s in sources if not isinstance(s, Article)]
+        links = [s for s in sources if is_url(s)]
+        paths = [s for s in sources if not isinstance(s, Article) and not is_url(s)]
+        self.skipped = []
         if paths:
             ingested: Ingested = read_paths(paths)
             self.skipped = ingested.skipped
             articles.extend(ingested.articles)
+        for link in links:
+            try:
+                articles.append(read_url(link, allow_private=self.settings.allow_private_urls))
+            except UnusableFile as exc:
+                log.warning("skipped %s", exc)
+                self.skipped.append(Skipped(link, str(exc).removeprefix(f"{link.strip()}: ")))
+        paths += links
         articles.extend(s for s in sources if isinstance(s, Article))
+        if not articles and len(self.skipped) == 1:
+            raise UnusableFile(f"{self.skipped[0].path}: {self.skipped[0].reason}")
         if not articles:
             require_articles(Ingested(skipped=self.skipped), paths)
         return self._apply(lambda index: build.plan(index, upsert=articles, origin="added"), progress)

@@ -39,6 +39,8 @@ class Article:
     author: str | None = None
     # Where each page starts in `text` (documents with pages, such as PDFs); empty otherwise.
     pages: tuple[int, ...] = ()
+    # When a web page was fetched (ISO 8601, UTC), for articles added from a link.
+    fetched: str | None = None
 
     def __post_init__(self) -> None:
         # An article must survive being saved: no field may hold text UTF-8 cannot encode.

@@ -160,6 +160,7 @@ def article_from_row(row: dict) -> Article:
         description=row.get("description"),
         author=row.get("author"),
         pages=tuple(row.get("pages") or ()),
+        fetched=row.get("fetched"),
     )
 
 
@@ -173,6 +174,7 @@ def _article_row(article: Article, origin: str) -> dict:
         "description": article.description,
         **({"author": article.author} if article.author else {}),
         **({"pages": list(article.pages)} if article.pages else {}),
+        **({"fetched": article.fetched} if article.fetched else {}),
         "content_hash": article.content_hash,
         "origin": origin,
         "text": article.text,

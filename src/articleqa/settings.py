@@ -92,6 +92,9 @@ class Settings:
     # A file that would make more passages is left out, with the reason (about 6 MB of prose;
     # the cost of an article is proportional to its passages).
     max_passages_per_file: int = 12_000
+    # Web links (Library.add("https://...")): loopback and private addresses are refused unless
+    # allowed, so that a shared server cannot be made to fetch from its own network.
+    allow_private_urls: bool = False
     storage: StorageSettings = StorageSettings()
 
     def on_store(self, store: str | None) -> Settings:

@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from starlette.middleware import Middleware
@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 from . import render
 from .documents import SUFFIXES as DOCUMENT_SUFFIXES
 from .errors import ArticleQAError, Stopped
+from .fetch import is_url
 from .ingest import FORMATS, SUPPORTED
 from .library import HISTORY_TURNS, Library, seed_user_index, user_index_dir
 from .library import open as open_library
@@ -46,9 +47,13 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 7860,
     store: str | None = None,
+    allow_private_urls: bool = False,
 ) -> None:
-    """Open the library and serve the UI until interrupted (what `articleqa serve` runs)."""
+    """Open the library and serve the UI until interrupted (what `articleqa serve` runs).
+    `allow_private_urls` lets visitors add links to loopback and private addresses."""
     lib = library_for(paths, index_dir, store)
+    if allow_private_urls:
+        lib.settings = replace(lib.settings, allow_private_urls=True)
     try:
         app = launch(build_app(lib), host=host, port=port)
     except OSError as exc:
@@ -287,6 +292,36 @@ def build_app(lib: Library) -> gr.Blocks:
         table, choices, summary = library_view()
         return None, _notes_html(notes or [f"Choose {FORMATS} files to add."]), table, choices, summary
 
+    def add_link(url: str, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+        url = url.strip() if isinstance(url, str) else ""
+        if not is_url(url):
+            table, choices, summary = library_view()
+            note = "✗ Paste a link that starts with http:// or https://." if url else "Paste a link to add."
+            return gr.update(), _notes_html([note]), table, choices, summary
+
+        def step(fraction: float, message: str) -> None:
+            if life.stopping.is_set():
+                raise Stopped("the server is stopping: this link was not added")
+            progress(fraction, desc=message)
+
+        try:
+            with life.writing:
+                step(0.0, f"fetching {url}")
+                change = lib.add(url, progress=step)
+        except ArticleQAError as exc:
+            note, value = f"✗ {exc}", gr.update()
+        else:
+            article_id = (change.added or change.replaced or change.unchanged or [""])[0]
+            title = lib.article(article_id).title if article_id else url
+            if change.skipped:
+                note, value = f"✗ {url}: {change.skipped[0][2]}", gr.update()
+            elif change.added or change.replaced:
+                note, value = f"✓ {'added' if change.added else 'updated'} “{title}” from {url}", ""
+            else:
+                note, value = f"✓ “{title}” is up to date with {url}", ""
+        table, choices, summary = library_view()
+        return value, _notes_html([note]), table, choices, summary
+
     def remove(article_id: str | None):
         if not article_id:
             note = "Choose an article to remove."
@@ -367,6 +402,14 @@ def build_app(lib: Library) -> gr.Blocks:
                         file_types=list(UPLOAD_TYPES),
                         elem_id="aqa-upload",
                     )
+                    with gr.Row():
+                        link = gr.Textbox(
+                            label="Add from a link",
+                            placeholder="https://…",
+                            elem_id="aqa-link",
+                            scale=4,
+                        )
+                        fetch_link = gr.Button("Add link", elem_id="aqa-add-link", scale=1, min_width=90)
                 with gr.Column():
                     chosen = gr.Dropdown(label="Remove an article", choices=[], elem_id="aqa-remove-choice")
                     drop = gr.Button("Remove", variant="stop", elem_id="aqa-remove")
@@ -386,6 +429,9 @@ def build_app(lib: Library) -> gr.Blocks:
             upload, inputs=files, outputs=[files, status, *view], api_name="upload", show_progress_on=files, **write
         )
         drop.click(remove, inputs=chosen, outputs=[status, *view], api_name="remove", **write)
+        link_io = dict(inputs=link, outputs=[link, status, *view], show_progress_on=link, **write)
+        fetch_link.click(add_link, api_name="add_link", **link_io)
+        link.submit(add_link, **{**link_io, "api_visibility": "private"})
         for trigger in (app.load, library_tab.select):
             trigger(library_view, outputs=view, api_visibility="private")
         gr.api(api_ask, api_name="ask", **read)
