@@ -153,3 +153,21 @@ def test_a_library_on_a_store_is_built_searched_and_described(home, tmp_path):
     for store, says in unusable:
         bad = run_cli("build", ARTICLES / "green-tea.md", "--index-dir", tmp_path / "x", "--store", store, home=home)
         assert_user_error(bad, says)
+
+
+def test_a_build_shows_one_progress_bar_on_a_terminal(tmp_path, fake_settings, fake_embedder):
+    import io
+
+    from articleqa import Library
+    from articleqa.cli import progress_bar
+
+    shown = io.StringIO()
+    lib = Library.at(tmp_path / "idx", fake_settings, embedder=fake_embedder)
+    with progress_bar(shown, show=True) as progress:
+        lib.sync([ARTICLES], progress=progress)
+    out = shown.getvalue()
+    assert "embedded 4 passages" in out and "100%" in out
+    quiet = io.StringIO()  # not a terminal: no bar (logs and pipes stay clean)
+    with progress_bar(quiet) as progress:
+        progress(0.5, "embedding")
+    assert quiet.getvalue() == ""

@@ -198,3 +198,14 @@ def test_an_article_that_names_no_author_says_so(documents_library):
     answer = documents_library.ask("Who wrote the article on exosome basics?")
     assert not answer.found
     assert answer.reason == "“Exosome basics” does not say who wrote it."
+
+
+def test_the_document_size_limit_is_settable_and_named(tmp_path, fake_settings, fake_embedder):
+    shutil.copy(DOCS / "paper.pdf", tmp_path / "paper.pdf")
+    (tmp_path / "note.md").write_text("# Note\n\nA short note about exosomes.\n")
+    small = Settings(model=fake_settings.model, max_file_mb=0.002)  # 2 KB: the 4 KB paper is too large
+    lib = Library.at(tmp_path / "idx", small, embedder=fake_embedder)
+    lib.sync([tmp_path])
+    reasons = {Path(s.path).name: s.reason for s in lib.skipped}
+    assert reasons["paper.pdf"].startswith("too large (5.8 KiB; the limit is 2.0 KiB (Settings.max_file_mb")
+    assert [a.id for a in lib.articles()] == ["note"]

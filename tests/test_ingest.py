@@ -193,7 +193,7 @@ def test_folder_of_only_bad_files_raises_no_articles_naming_the_problem():
     message = str(excinfo.value)
     assert str(BAD) in message
     assert "report.pdf" in message and "empty file" in message
-    assert ".md, .txt or .html" in message
+    assert ".md, .txt, .html, .pdf, .docx or .epub" in message
 
 
 def test_folders_are_read_recursively_with_ids_from_relative_paths(tmp_path):

@@ -115,8 +115,12 @@ def test_add_bytes_windows_path_and_odd_name(make_library):
 
 @pytest.mark.parametrize(
     ("data", "filename", "says"),
-    [(b"%PDF-1.4 binary", "scan.pdf", "unsupported file type"), (b"", "empty.md", "empty file")],
-    ids=["pdf", "empty"],
+    [
+        (b"%PDF-1.4 binary", "scan.pdf", "damaged PDF document"),
+        (b"PK\x03\x04 an archive", "notes.zip", "unsupported file type"),
+        (b"", "empty.md", "empty file"),
+    ],
+    ids=["pdf", "zip", "empty"],
 )
 def test_unusable_upload_raises_an_articleqa_error(built, data, filename, says):
     # Callers (the UI, scripts) catch the package's own error tree, not an ingest internal.

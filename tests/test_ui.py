@@ -7,6 +7,7 @@ import os
 import re
 import socket
 import threading
+import time
 from pathlib import Path
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
@@ -343,6 +344,44 @@ def test_questions_are_answered_while_an_upload_is_indexing(server, tmp_path, mo
         release.set()
     assert "added" in upload.result(timeout=30)[1]
     lib.remove("slow")
+
+
+@pytest.mark.slow
+def test_an_upload_in_progress_can_be_cancelled_and_leaves_the_library_as_it_was(server, tmp_path, monkeypatch):
+    from gradio_client import handle_file
+
+    url, lib = server
+    before = {a.id for a in lib.articles()}
+    started = threading.Event()
+    add_bytes = lib.add_bytes
+
+    def watched_add_bytes(*args, **kwargs):
+        started.set()
+        return add_bytes(*args, **kwargs)
+
+    monkeypatch.setattr(lib, "add_bytes", watched_add_bytes)
+    big = tmp_path / "otters.txt"
+    big.write_text("\n\n".join(f"Otter fact {i}. Otters hold hands when they sleep in rivers." for i in range(3000)))
+    visitor = client(url)
+    job = visitor.submit([handle_file(str(big))], api_name="/upload")
+    assert started.wait(30), "the upload never reached the library"
+    time.sleep(1.0)  # embedding now
+    assert "Cancelling" in visitor.predict(api_name="/cancel")
+    deadline = time.monotonic() + 60
+    while lib.add_bytes is not add_bytes and time.monotonic() < deadline and not _settled(job):
+        time.sleep(0.2)
+    with lib._write_lock:  # the cancelled change has let go of the library
+        assert {a.id for a in lib.articles()} == before
+    assert "otters" not in lib.index.articles
+    # Cancel with nothing running says so and changes nothing.
+    assert "Nothing is being added" in client(url).predict(api_name="/cancel")
+
+
+def _settled(job) -> bool:
+    try:
+        return job.done()
+    except Exception:
+        return True
 
 
 @pytest.mark.slow

@@ -183,6 +183,8 @@ def apply(
         total_chars = sum(len(a.text) for a in fresh) or 1
         chars_done, embedded, sentences = 0, 0, 0
         skipped: list[tuple[str, str, str]] = []
+        if progress is not None and fresh:
+            progress(0.0, f"splitting {len(fresh)} article{'s' * (len(fresh) != 1)} into passages")
         for group in _groups(fresh, model, latest.chunker, storage_settings.flush_passages, max_passages, skipped):
             data = None
             if group:

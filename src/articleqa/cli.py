@@ -11,6 +11,7 @@ import shutil
 import sys
 import tempfile
 import textwrap
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -93,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="leave out a file that would make more than N passages (default 12000)",
     )
+    p.add_argument(
+        "--max-file-mb", type=float, metavar="MB", help="leave out PDF, DOCX and EPUB files above MB (default 100)"
+    )
     p.set_defaults(func=cmd_build)
 
     private_urls = "fetch links to loopback and private addresses too (refused by default)"
@@ -100,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="files, folders or http(s) links")
     p.add_argument("--index-dir", metavar="DIR", help="the library to add to (default: your library)")
     p.add_argument("--allow-private-urls", action="store_true", help=private_urls)
+    p.add_argument(
+        "--max-file-mb", type=float, metavar="MB", help="leave out documents and pages above MB (default 100)"
+    )
     p.set_defaults(func=cmd_add)
 
     for name, func, helptext in (
@@ -223,26 +230,30 @@ def cmd_build(args) -> int:
     settings = Settings(model=args.model) if args.model else Settings()
     if args.max_passages is not None:
         settings = replace(settings, max_passages_per_file=args.max_passages)
+    if args.max_file_mb is not None:
+        settings = replace(settings, max_file_mb=args.max_file_mb)
     folder = Path(args.index_dir) if args.index_dir else library.user_index_dir()
     embedder = None
     if args.ray:
         from .distributed import RayEmbedder
 
         embedder = RayEmbedder(settings.model, address=args.ray, actors=args.ray_actors)
-    if args.paths:
-        lib = library.open(
-            args.paths,
-            index_dir=folder,
-            settings=settings,
-            rebuild=args.rebuild,
-            prune=args.prune,
-            store=args.store,
-            embedder=embedder,
-        )
-        change = lib.last_change
-    else:
-        lib = library.Library.at(folder, settings.on_store(args.store), rebuild=args.rebuild, embedder=embedder)
-        change = lib.sync_builtin(prune=args.prune)
+    with progress_bar() as progress:
+        if args.paths:
+            lib = library.open(
+                args.paths,
+                index_dir=folder,
+                settings=settings,
+                rebuild=args.rebuild,
+                prune=args.prune,
+                store=args.store,
+                embedder=embedder,
+                progress=progress,
+            )
+            change = lib.last_change
+        else:
+            lib = library.Library.at(folder, settings.on_store(args.store), rebuild=args.rebuild, embedder=embedder)
+            change = lib.sync_builtin(prune=args.prune, progress=progress)
     # Skipped files were already reported, one warning each, as they were read.
     info = lib.info()
     print(
@@ -267,8 +278,11 @@ def cmd_add(args) -> int:
     if not args.index_dir:
         library.seed_user_index(folder)  # your library starts as the built-in one, as in the UI
     settings = Settings(allow_private_urls=args.allow_private_urls)
+    if args.max_file_mb is not None:
+        settings = replace(settings, max_file_mb=args.max_file_mb)
     lib = library.Library.at(folder, settings)
-    change = lib.add(*args.sources)
+    with progress_bar() as progress:
+        change = lib.add(*args.sources, progress=progress)
     for skipped in lib.skipped:
         print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
     info = lib.info()
@@ -277,6 +291,30 @@ def cmd_add(args) -> int:
         f"updated {len(change.replaced)}, unchanged {len(change.unchanged)}; embedded {change.embedded} passages)"
     )
     return 0
+
+
+@contextmanager
+def progress_bar(file=None, *, show: bool | None = None):
+    """One bar for a whole build on the terminal (tqdm; nothing when stderr is not a terminal):
+    yields the progress(fraction, message) callback the library reports to."""
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=1000,
+        file=file or sys.stderr,
+        disable=None if show is None else not show,
+        bar_format="{desc:<60.60} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
+        leave=False,
+    )
+
+    def update(fraction: float, message: str) -> None:
+        bar.set_description_str(message, refresh=False)
+        bar.update(max(0, min(1000, round(fraction * 1000)) - bar.n))
+
+    try:
+        yield update
+    finally:
+        bar.close()
 
 
 def cmd_search(args) -> int:

@@ -63,7 +63,7 @@ class SkipFile(UnusableFile):
     """Raised inside ingestion for a file that cannot become an article."""
 
 
-def read_paths(paths: list[str | Path] | tuple[str | Path, ...]) -> Ingested:
+def read_paths(paths: list[str | Path] | tuple[str | Path, ...], *, max_document_bytes: int | None = None) -> Ingested:
     """Read files and folders (recursively). Every path given or found is either read or listed
     among the skipped with its reason: unusable files, broken links and link loops, FIFOs and
     other special files, unreadable folders."""
@@ -79,7 +79,7 @@ def read_paths(paths: list[str | Path] | tuple[str | Path, ...]) -> Ingested:
             base = path.relative_to(root).with_suffix("") if root.is_dir() else Path(path.stem)
             article_id = _unique(_slug(base.as_posix()), seen)
             try:
-                out.articles.append(read_file(path, article_id=article_id))
+                out.articles.append(read_file(path, article_id=article_id, max_document_bytes=max_document_bytes))
                 seen.add(article_id)
             except SkipFile as exc:
                 out.skipped.append(Skipped(valid_text(str(path)), str(exc)))
@@ -146,20 +146,27 @@ def require_articles(ingested: Ingested, paths) -> list[Article]:
     return ingested.articles
 
 
-def read_file(path: str | Path, *, article_id: str | None = None) -> Article:
-    """Read one file into an Article, or raise SkipFile saying why not."""
+def read_file(path: str | Path, *, article_id: str | None = None, max_document_bytes: int | None = None) -> Article:
+    """Read one file into an Article, or raise SkipFile saying why not. Text files may be 10 MiB,
+    documents (PDF, DOCX, EPUB) `max_document_bytes` (100 MiB unless told)."""
     path = Path(path)
     if path.suffix.lower() not in SUPPORTED:
         raise SkipFile(f"unsupported file type '{path.suffix or '(none)'}' (use {FORMATS})")
     try:
         size = path.stat().st_size
-        limit = MAX_DOCUMENT_BYTES if path.suffix.lower() in documents.SUFFIXES else MAX_BYTES
+        document = path.suffix.lower() in documents.SUFFIXES
+        limit = (max_document_bytes or MAX_DOCUMENT_BYTES) if document else MAX_BYTES
         if size > limit:
-            raise SkipFile(f"too large ({size / 2**20:.1f} MiB; the limit is {limit // 2**20} MiB)")
+            hint = " (Settings.max_file_mb, --max-file-mb)" if document else ""
+            raise SkipFile(f"too large ({_human(size)}; the limit is {_human(limit)}{hint})")
         raw = path.read_bytes()
     except OSError as exc:
         raise SkipFile(f"unreadable ({exc.strerror or exc})") from exc
     return parse(raw, name=path.name, article_id=article_id or _slug(path.stem), source=str(path))
+
+
+def _human(size: float) -> str:
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 1024:.1f} KiB"
 
 
 def parse(raw: bytes, *, name: str, article_id: str, source: str) -> Article:

@@ -123,7 +123,7 @@ def open(  # noqa: A001 - the public name the brief asks for
     if paths is not None:
         # Read the files first: a folder with nothing usable fails before any model loads.
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-        ingested = read_paths(paths)
+        ingested = read_paths(paths, max_document_bytes=settings.max_document_bytes)
         require_articles(ingested, paths)
     lib = Library.at(index_dir, settings, rebuild=rebuild, embedder=embedder)
     if ingested is not None:
@@ -343,7 +343,7 @@ class Library:
     def sync(self, paths: Sequence[str | Path], *, prune: bool = False, progress: Progress | None = None) -> Change:
         """Make the index mirror the files under `paths`; saves if anything changed. Articles from
         elsewhere (uploads, other folders) stay unless `prune` is given."""
-        ingested = read_paths(list(paths))
+        ingested = read_paths(list(paths), max_document_bytes=self.settings.max_document_bytes)
         self.skipped = ingested.skipped
         articles = require_articles(ingested, paths)
         return self.sync_articles(articles, scope=build.in_paths(paths), prune=prune, progress=progress)
@@ -379,12 +379,18 @@ class Library:
         paths = [s for s in sources if not isinstance(s, Article) and not is_url(s)]
         self.skipped = []
         if paths:
-            ingested: Ingested = read_paths(paths)
+            ingested: Ingested = read_paths(paths, max_document_bytes=self.settings.max_document_bytes)
             self.skipped = ingested.skipped
             articles.extend(ingested.articles)
         for link in links:
             try:
-                articles.append(read_url(link, allow_private=self.settings.allow_private_urls))
+                articles.append(
+                    read_url(
+                        link,
+                        allow_private=self.settings.allow_private_urls,
+                        max_bytes=self.settings.max_document_bytes,
+                    )
+                )
             except UnusableFile as exc:
                 log.warning("skipped %s", exc)
                 self.skipped.append(Skipped(link, str(exc).removeprefix(f"{link.strip()}: ")))

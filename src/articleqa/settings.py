@@ -95,6 +95,14 @@ class Settings:
     # Web links (Library.add("https://...")): loopback and private addresses are refused unless
     # allowed, so that a shared server cannot be made to fetch from its own network.
     allow_private_urls: bool = False
+    # The largest PDF, DOCX or EPUB file (or fetched page) read; text files stop at 10 MiB, about
+    # 15,000 passages, past max_passages_per_file anyway.
+    max_file_mb: float = 100.0
+
+    @property
+    def max_document_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
     storage: StorageSettings = StorageSettings()
 
     def on_store(self, store: str | None) -> Settings:

@@ -232,6 +232,19 @@ class Lifecycle:
 
     stopping: threading.Event = field(default_factory=threading.Event)
     writing: threading.Lock = field(default_factory=threading.Lock)
+    # A visitor's "Cancel" for the change their session is running (session -> flag).
+    cancels: dict[str, threading.Event] = field(default_factory=dict)
+
+    def begin(self, request) -> tuple[str, threading.Event]:
+        session = getattr(request, "session_hash", None) or "api"
+        return session, self.cancels.setdefault(session, threading.Event())
+
+    def check(self, flag: threading.Event, what: str) -> None:
+        """Raise Stopped at a change's next step when the server stops or its visitor cancelled."""
+        if self.stopping.is_set():
+            raise Stopped(f"the server is stopping: {what} was not added")
+        if flag.is_set():
+            raise Stopped(f"cancelled: {what} was not added")
 
 
 def build_app(lib: Library) -> gr.Blocks:
@@ -264,9 +277,18 @@ def build_app(lib: Library) -> gr.Blocks:
     def pick_example(evt: gr.SelectData, messages: list, asked: list[str], k: int, mode: str):
         return chat(evt.value["text"], messages, asked, k, mode)
 
-    def upload(files: list[str] | None, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+    def upload(files: list[str] | None, request: gr.Request, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
         notes: list[str] = []
         files = files or []
+        session, flag = life.begin(request)
+        try:
+            _upload(files, notes, flag, progress)
+        finally:
+            life.cancels.pop(session, None)
+        table, choices, summary = library_view()
+        return None, _notes_html(notes or [f"Choose {FORMATS} files to add."]), table, choices, summary
+
+    def _upload(files: list[str], notes: list[str], flag: threading.Event, progress) -> None:
         for i, tmp in enumerate(files):
             # Gradio saved the upload under its own temp folder; the user's file name only
             # chooses the format and the article id.
@@ -277,8 +299,7 @@ def build_app(lib: Library) -> gr.Blocks:
                 continue
 
             def step(fraction: float, message: str, i: int = i, name: str = name) -> None:
-                if life.stopping.is_set():
-                    raise Stopped("the server is stopping: this upload was not added")
+                life.check(flag, name)
                 progress((i + fraction) / len(files), desc=f"{name}: {message}")
 
             try:
@@ -289,19 +310,21 @@ def build_app(lib: Library) -> gr.Blocks:
                 notes.append(f"✗ {name}: {exc}")
             else:
                 notes.append(f"✓ added “{article.title}” from {name}")
-        table, choices, summary = library_view()
-        return None, _notes_html(notes or [f"Choose {FORMATS} files to add."]), table, choices, summary
+            if flag.is_set():
+                notes.extend(f"✗ cancelled: {Path(rest).name} was not added" for rest in files[i + 1 :])
+                break
 
-    def add_link(url: str, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
+    def add_link(url: str, request: gr.Request, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
         url = url.strip() if isinstance(url, str) else ""
         if not is_url(url):
             table, choices, summary = library_view()
             note = "✗ Paste a link that starts with http:// or https://." if url else "Paste a link to add."
             return gr.update(), _notes_html([note]), table, choices, summary
 
+        session, flag = life.begin(request)
+
         def step(fraction: float, message: str) -> None:
-            if life.stopping.is_set():
-                raise Stopped("the server is stopping: this link was not added")
+            life.check(flag, url)
             progress(fraction, desc=message)
 
         try:
@@ -319,8 +342,18 @@ def build_app(lib: Library) -> gr.Blocks:
                 note, value = f"✓ {'added' if change.added else 'updated'} “{title}” from {url}", ""
             else:
                 note, value = f"✓ “{title}” is up to date with {url}", ""
+        finally:
+            life.cancels.pop(session, None)
         table, choices, summary = library_view()
         return value, _notes_html([note]), table, choices, summary
+
+    def cancel(request: gr.Request):
+        """Stop this visitor's upload or link at its next step: the library stays as it was."""
+        flag = life.cancels.get(getattr(request, "session_hash", None) or "api")
+        if flag is None:
+            return _notes_html(["Nothing is being added."])
+        flag.set()
+        return _notes_html(["Cancelling: the library stays as it was."])
 
     def remove(article_id: str | None):
         if not article_id:
@@ -410,6 +443,7 @@ def build_app(lib: Library) -> gr.Blocks:
                             scale=4,
                         )
                         fetch_link = gr.Button("Add link", elem_id="aqa-add-link", scale=1, min_width=90)
+                    stop_adding = gr.Button("Cancel adding", elem_id="aqa-cancel", size="sm", variant="secondary")
                 with gr.Column():
                     chosen = gr.Dropdown(label="Remove an article", choices=[], elem_id="aqa-remove-choice")
                     drop = gr.Button("Remove", variant="stop", elem_id="aqa-remove")
@@ -425,13 +459,22 @@ def build_app(lib: Library) -> gr.Blocks:
         chatbot.clear(lambda: [], outputs=asked, api_visibility="private")
         view = [table, chosen, summary]
         write = dict(api_visibility="undocumented", concurrency_id="write", concurrency_limit=1)
-        files.upload(
+        uploading = files.upload(
             upload, inputs=files, outputs=[files, status, *view], api_name="upload", show_progress_on=files, **write
         )
         drop.click(remove, inputs=chosen, outputs=[status, *view], api_name="remove", **write)
         link_io = dict(inputs=link, outputs=[link, status, *view], show_progress_on=link, **write)
-        fetch_link.click(add_link, api_name="add_link", **link_io)
-        link.submit(add_link, **{**link_io, "api_visibility": "private"})
+        fetching = fetch_link.click(add_link, api_name="add_link", **link_io)
+        submitted = link.submit(add_link, **{**link_io, "api_visibility": "private"})
+        # Not in the write lane (it would wait behind the change it cancels); queued changes of
+        # this visitor are dropped by Gradio, the running one stops at its next step.
+        stop_adding.click(
+            cancel,
+            outputs=status,
+            cancels=[uploading, fetching, submitted],
+            api_name="cancel",
+            api_visibility="undocumented",
+        )
         for trigger in (app.load, library_tab.select):
             trigger(library_view, outputs=view, api_visibility="private")
         gr.api(api_ask, api_name="ask", **read)
