@@ -164,6 +164,22 @@ def test_uploaded_article_is_indexed_and_cited(page, tmp_path):
     expect(reply.locator(".aqa-hit").first).to_contain_text("upload:axolotl.md")
 
 
+def test_an_uploaded_pdf_is_answered_with_its_page(page):
+    from playwright.sync_api import expect
+
+    paper = Path(__file__).parent / "data" / "documents" / "paper.pdf"
+    page.get_by_role("tab", name="Library").click()
+    page.set_input_files("#aqa-upload input[type=file]", str(paper))
+    expect(page.locator("#aqa-status")).to_contain_text("added “Plant-Derived Exosomes", timeout=30_000)
+    page.get_by_role("tab", name="Chat").click()
+    reply = ask(page, "Who funded the split-face laser trial?")
+    first = reply.locator(".aqa-hit").first
+    expect(first).to_contain_text("Plant-Derived Exosomes After Fractional Laser")
+    expect(first).to_contain_text("Nordic Skin Foundation")
+    expect(first.locator(".aqa-page")).to_have_text("p. 2")
+    expect(first.locator(".aqa-passage")).not_to_contain_text("##")  # headings show as headings
+
+
 def test_hostile_markup_is_shown_not_run(page):
     from playwright.sync_api import expect
 
