@@ -178,3 +178,19 @@ def test_the_ui_adds_from_a_link_and_says_why_when_it_cannot(site, tmp_path, fak
         assert "starts with http:// or https://" in status
     finally:
         app.close()
+
+
+def test_the_request_goes_to_the_address_that_was_checked(site, monkeypatch):
+    # "rebind.invalid" resolves nowhere: if the fetch looked the name up again after the check
+    # (where DNS rebinding would swap in another address), it would fail.
+    from articleqa import fetch
+
+    port = site.rsplit(":", 1)[1]
+    checked = []
+    monkeypatch.setattr(fetch, "check_address", lambda url, allow_private=False: checked.append(url) or "127.0.0.1")
+    article = read_url(f"http://rebind.invalid:{port}/hedgehogs")
+    assert article.title == "Hedgehog hibernation" and article.url == f"http://rebind.invalid:{port}/hedgehogs"
+    assert checked == [f"http://rebind.invalid:{port}/hedgehogs"]
+    target, pinned = fetch._pinned("https://example.org:8443/a?b=1", "2001:db8::1")
+    assert target == "https://[2001:db8::1]:8443/a?b=1"
+    assert pinned == {"headers": {"Host": "example.org:8443"}, "extensions": {"sni_hostname": "example.org"}}

@@ -85,9 +85,10 @@ def fetch(url: str, *, allow_private: bool = False, max_bytes: int = MAX_BYTES, 
     with httpx.Client(timeout=httpx.Timeout(min(timeout, 10.0)), follow_redirects=False, headers=headers) as client:
         current = url
         for _ in range(MAX_REDIRECTS + 1):
-            check_address(current, allow_private=allow_private)
+            address = check_address(current, allow_private=allow_private)
+            target, pinned = _pinned(current, address)
             try:
-                with client.stream("GET", current) as response:
+                with client.stream("GET", target, **pinned) as response:
                     if response.is_redirect:
                         location = response.headers.get("location", "")
                         if not location:
@@ -124,9 +125,26 @@ def _read(response, url: str, max_bytes: int, deadline: float, timeout: float) -
     return b"".join(chunks)
 
 
-def check_address(url: str, *, allow_private: bool = False) -> None:
+def _pinned(url: str, address: str | None) -> tuple[str, dict]:
+    """The request for `url` sent to the checked `address`: the name is not resolved a second time
+    (a DNS answer that changed in between, "DNS rebinding", cannot lead elsewhere), while the Host
+    header and TLS (server name, certificate) still use the name."""
+    if address is None:
+        return url, {}
+    parts = urlsplit(url)
+    ip = f"[{address}]" if ":" in address else address
+    netloc = ip + (f":{parts.port}" if parts.port else "")
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl(), {
+        "headers": {"Host": host},
+        "extensions": {"sni_hostname": parts.hostname},
+    }
+
+
+def check_address(url: str, *, allow_private: bool = False) -> str | None:
     """Refuse what is not http(s), and (unless allowed) hosts that are or resolve to loopback,
-    private, link-local or otherwise non-public addresses."""
+    private, link-local or otherwise non-public addresses. Returns the checked address to connect
+    to (None when private addresses are allowed: then the name is resolved as usual)."""
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https"):
         raise UnusableFile(f"{url}: only http and https links can be added")
@@ -134,7 +152,7 @@ def check_address(url: str, *, allow_private: bool = False) -> None:
     if not host:
         raise UnusableFile(f"{url}: no host in the link")
     if allow_private:
-        return
+        return None
     try:
         port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
         addresses = {info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
@@ -144,3 +162,4 @@ def check_address(url: str, *, allow_private: bool = False) -> None:
         ip = ipaddress.ip_address(address.split("%")[0])
         if not ip.is_global or ip.is_multicast:
             raise UnusableFile(f"{url}: {host} is a private or local address ({ip}); {PRIVATE_HINT}")
+    return sorted(addresses)[0].split("%")[0]
