@@ -168,6 +168,7 @@ def test_a_question_answered_only_by_a_document_cites_it(documents_library, ques
     assert words in top.text
     if page is None:
         assert top.pages is None and top.page_label == ""
+        assert top.chunk.headings  # the document's headings are the passage's heading path
     else:  # the citation names the page the words are on
         first, last = top.pages
         assert first <= page <= last

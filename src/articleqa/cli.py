@@ -310,6 +310,8 @@ def progress_bar(file=None, *, show: bool | None = None):
     def update(fraction: float, message: str) -> None:
         bar.set_description_str(message, refresh=False)
         bar.update(max(0, min(1000, round(fraction * 1000)) - bar.n))
+        if fraction >= 1.0:
+            bar.refresh()  # the end is shown however fast it came
 
     try:
         yield update
