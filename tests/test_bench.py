@@ -29,7 +29,7 @@ def test_bench_writes_results_and_plots(tmp_path):
     results = json.loads(out.read_text())
     assert results["machine"]["cores"] >= 1
     assert results["cold_start"]["found"] is True
-    for mode in ("hybrid", "dense", "lexical"):
+    for mode in ("hybrid", "dense", "keyword"):
         latency = results["builtin"]["latency_ask"][mode]
         assert latency["queries"] == 3 and 0 < latency["p50_ms"] <= latency["p99_ms"]
     assert results["builtin"]["latency_ask"]["hybrid"]["stages_mean_ms"]["encode"] > 0

@@ -229,6 +229,47 @@ def test_visitors_do_not_see_each_others_conversations(chromium, site):
         bob.close()
 
 
+@pytest.fixture(scope="module")
+def builtin_site(real_embedder):
+    """The built-in corpus (long passages, five to a reply), served on a free loopback port."""
+    app = serve(open_library(embedder=real_embedder))
+    try:
+        yield app.local_url
+    finally:
+        app.close()
+
+
+IN_VIEW = """() => {
+  const chat = document.querySelector('#aqa-chat');
+  const box = chat.querySelector('.bubble-wrap');
+  const bots = chat.querySelectorAll('[data-testid="bot"]'), users = chat.querySelectorAll('[data-testid="user"]');
+  const lead = bots[bots.length - 1].querySelector('.aqa-lead').getBoundingClientRect();
+  const asked = users[users.length - 1].getBoundingClientRect(), seen = box.getBoundingClientRect();
+  const inside = (r) => r.top >= Math.max(seen.top, 0) - 1 && r.bottom <= Math.min(seen.bottom, innerHeight) + 1;
+  return {lead: inside(lead), question: inside(asked), wide: document.documentElement.scrollWidth - innerWidth};
+}"""
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 900), (390, 844)], ids=["desktop", "phone"])
+def test_the_question_and_its_answer_land_in_view(chromium, builtin_site, width, height):
+    context = chromium.new_context(viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        page.goto(builtin_site)
+        page.wait_for_selector("#aqa-question textarea")
+        if width < 768:  # a phone: the chat first, the settings folded away
+            page.wait_for_function("!document.querySelector('.sidebar.open')", timeout=10_000)
+        for question in ("What exactly is an exosome?", "How long until I see results?", "Are exosomes vegan?"):
+            ask(page, question)
+            page.wait_for_function(f"({IN_VIEW})().lead", timeout=5_000)
+            assert page.evaluate(IN_VIEW) == {"lead": True, "question": True, "wide": 0}, question
+        page.get_by_role("tab", name="Library").click()
+        page.wait_for_selector("#aqa-library table")
+        assert page.evaluate("document.documentElement.scrollWidth - innerWidth") <= 0
+    finally:
+        context.close()
+
+
 def test_screenshot_of_an_answer_on_the_builtin_corpus(chromium, tmp_path):
     """Set ARTICLEQA_SCREENSHOT=docs/screenshot.png to refresh the picture in the docs."""
     from playwright.sync_api import expect

@@ -63,9 +63,20 @@ def test_reply_shows_answer_sentence_and_cited_passage():
     html = render.answer_html(make_answer(make_hit()))
     assert "<mark>The waggle dance points to food.</mark>" in html  # the answer, and the span in the passage
     assert html.count("<mark>The waggle dance points to food.</mark>") == 2
-    for shown in ("Bees", "notes/bees.md", "2024-05-01", "score 0.87", "dense #2", "keyword #1", "Dances"):
+    for shown in ("Bees", "notes/bees.md", "2024-05-01", "Dances"):
         assert shown in html
     assert "<details" in html and "Show in the article" in html
+    # Why in words; the numbers folded under "Scores"; confidence explained on hover.
+    assert "Why: close in meaning to your question; same words: food." in html
+    assert re.search(r"<summary>Scores</summary>.*score 0\.87 · meaning #2, similarity 0\.61 · keyword #1", html)
+    assert 'class="aqa-confidence" title="How close the answer sentence is to your question' in html
+    for jargon in ("dense #", "word match 0", "best sentence 0"):
+        assert jargon not in html.split("<summary>Scores</summary>")[0]
+
+
+def test_why_names_the_question_words_the_passage_shares_in_any_form():
+    assert render.shared_words("Do exosomes help fragile hair?", "Exosome serums for thin hair") == ["exosomes", "hair"]
+    assert render.shared_words("What is it?", "anything") == []
 
 
 def test_headings_in_a_passage_show_as_headings_not_markdown():
@@ -84,7 +95,7 @@ def test_a_pdf_passage_is_cited_with_its_page():
     hit = Hit(chunk, article, score=1.0, rank=1)
     assert hit.pages == (2, 2) and hit.page_label == "p. 2"
     assert '<span class="aqa-page">p. 2</span>' in render.hit_html(hit)
-    assert render.hit_dict(hit)["pages"] == [2, 2]
+    assert hit.to_dict()["chunk"]["pages"] == [2, 2]
     across = Hit(Chunk("p", 0, 0, 29, article.text), article, score=1.0, rank=1)
     assert across.page_label == "pp. 1–2"
 
@@ -158,11 +169,15 @@ def test_follow_up_says_what_was_searched():
     assert "Searched as: “What are exosomes? and for hair?”" in html
 
 
-def test_api_dicts_are_plain_json():
-    out = render.answer_dict(make_answer(make_hit(url="https://example.org")))
+def test_api_dicts_are_plain_json_in_one_shape():
+    answer = make_answer(make_hit(url="https://example.org"))
+    out = answer.to_dict()
     assert json.loads(json.dumps(out)) == out
-    assert out["found"] and out["answer"] == "The waggle dance points to food."
-    assert {"title", "source", "url", "date", "text", "score", "highlight"} <= out["hits"][0].keys()
+    assert out["found"] and out["text"] == "The waggle dance points to food."
+    hit = out["hits"][0]
+    assert {"rank", "score", "text", "article", "chunk", "highlight", "dense_rank", "lexical_rank"} <= hit.keys()
+    assert hit["article"]["url"] == "https://example.org" and hit["chunk"]["headings"] == ["Dances"]
+    assert hit["highlight"]["text"] == "The waggle dance points to food."
 
 
 @pytest.mark.parametrize(
@@ -271,9 +286,9 @@ def test_documented_python_example_works(server):
     scope: dict = {}
     exec(code.replace("http://127.0.0.1:7860/", url), scope)  # noqa: S102 - our own docs
     answer = scope["answer"]
-    assert answer["found"] and answer["answer"] and len(answer["hits"]) == 3
+    assert answer["found"] and answer["text"] and len(answer["hits"]) == 3
     assert any("exosome" in h["text"].lower() for h in answer["hits"])
-    assert scope["hits"]["hits"] and scope["hits"]["mode"] == "lexical"
+    assert scope["hits"]["hits"] and scope["hits"]["mode"] == "keyword"
 
 
 @pytest.mark.slow
@@ -314,8 +329,8 @@ def test_upload_is_indexed_cited_and_removable(server, tmp_path):
     _, status, table, *_ = visitor.predict([handle_file(str(path))], api_name="/upload")
     assert "added “Axolotl care”" in status and "Axolotl care" in table
     answer = visitor.predict(question="Can axolotls regrow limbs?", k=3, mode="hybrid", api_name="/ask")
-    assert answer["found"] and answer["hits"][0]["title"] == "Axolotl care"
-    assert answer["hits"][0]["source"] == "upload:axolotl.md"
+    assert answer["found"] and answer["hits"][0]["article"]["title"] == "Axolotl care"
+    assert answer["hits"][0]["article"]["source"] == "upload:axolotl.md"
     status, table, *_ = visitor.predict("axolotl", api_name="/remove")
     assert "removed “Axolotl care”" in status and "Axolotl" not in table
     assert "axolotl" not in {a.id for a in lib.articles()}

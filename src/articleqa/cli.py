@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("question")
         p.add_argument("-k", type=int, default=None, help="number of passages (default 5)")
-        p.add_argument("--mode", choices=(*MODES, "keyword"), default=None, help="retrieval mode (default hybrid)")
+        p.add_argument("--mode", choices=(*MODES, "lexical"), default=None, help="retrieval mode (default hybrid)")
         p.add_argument("--json", action="store_true", help="print JSON for machines")
         index_dir(p)
         if name == "ask":
@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "path", metavar="PATH", help="questions .jsonl, or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)"
     )
-    p.add_argument("--mode", choices=(*MODES, "keyword"), default=None, help="retrieval mode (default hybrid)")
+    p.add_argument("--mode", choices=(*MODES, "lexical"), default=None, help="retrieval mode (default hybrid)")
     p.add_argument("--all-modes", action="store_true", help="evaluate every mode")
     p.add_argument("--offtopic", metavar="FILE", help="off-topic questions (JSONL) that should abstain")
     p.add_argument("--cache-dir", metavar="DIR", help="where BEIR indexes are cached")
@@ -323,7 +323,7 @@ def cmd_search(args) -> int:
     lib = _library(args)
     hits = lib.search(args.question, k=args.k, mode=args.mode)
     if args.json:
-        print(json.dumps([hit_dict(h) for h in hits], ensure_ascii=False, indent=2))
+        print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
         return 0
     if not hits:
         print("No passage matches.")
@@ -336,9 +336,7 @@ def cmd_ask(args) -> int:
     lib = _library(args)
     answer = lib.ask(args.question, k=args.k, mode=args.mode, history=args.history)
     if args.json:
-        out = {k: v for k, v in asdict(answer).items() if k != "hits"}
-        out["hits"] = [hit_dict(h) for h in answer.hits]
-        print(json.dumps(out, ensure_ascii=False, indent=2))
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
     if answer.query != answer.question:
         print(f"(searched as: {answer.query})")
@@ -361,7 +359,7 @@ def cmd_info(args) -> int:
     if args.json:
         out = asdict(info)
         if args.articles:
-            out["article_list"] = [article_dict(a) for a in lib.articles()]
+            out["article_list"] = [a.to_dict() for a in lib.articles()]
         print(json.dumps(out, indent=2, ensure_ascii=False))
         return 0
     print(f"index:     {info.index_dir}{' (built-in, read-only)' if info.read_only else ''}")
@@ -435,45 +433,6 @@ def cmd_bench(args) -> int:
 
 
 # -- printing ----------------------------------------------------------------------------------
-
-
-def hit_dict(hit) -> dict:
-    return {
-        "rank": hit.rank,
-        "score": hit.score,
-        "text": hit.text,
-        "article": article_dict(hit.article, text=False),
-        "chunk": {
-            "id": hit.chunk.id,
-            "start": hit.chunk.start,
-            "end": hit.chunk.end,
-            "headings": list(hit.chunk.headings),
-            "pages": list(hit.pages) if hit.pages else None,
-        },
-        "dense_rank": hit.dense_rank,
-        "dense_score": hit.dense_score,
-        "lexical_rank": hit.lexical_rank,
-        "lexical_score": hit.lexical_score,
-        "sentence_score": hit.sentence_score,
-        "token_score": hit.token_score,
-        "highlight": {"start": hit.highlight_start, "end": hit.highlight_end, "text": hit.highlight}
-        if hit.highlight_start is not None
-        else None,
-    }
-
-
-def article_dict(article, *, text: bool = False) -> dict:
-    out = {
-        "id": article.id,
-        "title": article.title,
-        "source": article.source,
-        "url": article.url,
-        "date": article.date,
-        "author": article.author,
-    }
-    if text:
-        out["text"] = article.text
-    return out
 
 
 def _print_hit(hit) -> None:

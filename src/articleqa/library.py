@@ -290,7 +290,7 @@ class Library:
         index = self.index
         if not len(index):
             return []
-        vector, tokens = self._encode_query(query) if mode != "lexical" else (None, None)
+        vector, tokens = self._encode_query(query) if mode != "keyword" else (None, None)
         return search_index(
             index,
             query,

@@ -16,10 +16,15 @@ from .schema import Answer, Article, Hit
 
 # Characters of article text shown on each side of a passage in its "in the article" view.
 CONTEXT_CHARS = 600
-MODE_LABELS = {"hybrid": "hybrid", "dense": "dense", "lexical": "keyword"}
-RELEVANCE_HELP = (
-    "score: how well the passage matches in the chosen mode; dense: its rank by meaning and its cosine "
-    "similarity to the question; keyword: its rank by the question's words (BM25)"
+CONFIDENCE_HELP = (
+    "How close the answer sentence is to your question, from 0 to 1. Around 0.5 and above, the "
+    "passage usually answers it; below, read the passages to judge."
+)
+SCORES_HELP = (
+    "score: how well the passage matches in the chosen mode (higher is better); meaning: its rank among "
+    "the passages closest in meaning, and how close (cosine similarity, 0 to 1); keyword: its rank by "
+    "the question's words (BM25); best sentence: how close its closest sentence is; word match: how "
+    "well its words match the question's, word by word"
 )
 
 
@@ -69,7 +74,7 @@ def answer_html(answer: Answer) -> str:
     searched = ""
     if answer.query and answer.query != answer.question:
         searched = f'<p class="aqa-note">Searched as: “{text_html(answer.query)}”</p>'
-    passages = "".join(hit_html(h) for h in answer.hits)
+    passages = "".join(hit_html(h, answer.query or answer.question) for h in answer.hits)
     if not answer.found:
         nearest = ""
         if answer.hits:
@@ -84,13 +89,16 @@ def answer_html(answer: Answer) -> str:
     sources = "passage" if len(answer.hits) == 1 else "passages"
     return (
         f'<div class="aqa-reply"><p class="aqa-lead"><mark>{text_html(answer.text)}</mark></p>{searched}'
-        f'<p class="aqa-note">Confidence {answer.confidence:.2f} · from {len(answer.hits)} cited {sources}:</p>'
+        f'<p class="aqa-note"><span class="aqa-confidence" title="{CONFIDENCE_HELP}">Confidence '
+        f'{answer.confidence:.2f} <span aria-hidden="true">ⓘ</span></span>'
+        f" · from {len(answer.hits)} cited {sources}:</p>"
         f"{passages}</div>"
     )
 
 
-def hit_html(hit: Hit) -> str:
-    """One cited passage: where it comes from, how relevant it is, the answer span marked."""
+def hit_html(hit: Hit, question: str = "") -> str:
+    """One cited passage: where it comes from, why it was chosen (in words, the numbers behind a
+    toggle), the answer span marked."""
     article = hit.article
     where = " › ".join(hit.chunk.headings)
     heading = f' <span class="aqa-where">› {escape(where)}</span>' if where else ""
@@ -101,24 +109,53 @@ def hit_html(hit: Hit) -> str:
         meta.append(f'<span class="aqa-author">{escape(article.author)}</span>')
     if article.date:
         meta.append(f'<span class="aqa-date">{escape(article.date)}</span>')
-    meta.append(f'<span class="aqa-score" title="{RELEVANCE_HELP}">{escape(relevance(hit))}</span>')
     return (
         f'<div class="aqa-hit"><div class="aqa-hit-title"><span class="aqa-rank">[{hit.rank}]</span> '
         f"<strong>{escape(article.title)}</strong>{heading}</div>"
         f'<div class="aqa-meta">{" · ".join(meta)}</div>'
         f'<blockquote class="aqa-passage">{marked_html(hit.text, hit.highlight_start, hit.highlight_end)}</blockquote>'
-        f'<details class="aqa-context"><summary>Show in the article</summary>{context_html(hit)}</details></div>'
+        f'<p class="aqa-why">{escape(why(hit, question))}</p>'
+        f'<details class="aqa-context"><summary>Show in the article</summary>{context_html(hit)}</details>'
+        f'<details class="aqa-scores"><summary>Scores</summary><span title="{SCORES_HELP}">'
+        f"{escape(relevance(hit))}</span></details></div>"
     )
 
 
+def why(hit: Hit, question: str) -> str:
+    """Why the passage was chosen, in words: close in meaning, and the question's words it shares."""
+    reasons = []
+    if (hit.dense_rank is not None and hit.dense_rank <= 3) or (hit.sentence_score or 0) >= 0.5:
+        reasons.append("close in meaning to your question")
+    shared = shared_words(question, f"{hit.article.title} {' '.join(hit.chunk.headings)} {hit.text}")
+    if shared:
+        reasons.append("same words: " + ", ".join(shared[:6]))
+    elif hit.dense_rank is not None:
+        reasons.append("found by meaning: it shares no key word with the question")
+    return "Why: " + "; ".join(reasons or ["the nearest passage found, a weak match"]) + "."
+
+
+def shared_words(question: str, text: str) -> list[str]:
+    """The question's key words (as the question writes them) that the text has too, in any form
+    ("exosomes" matches "exosome")."""
+    from .lexical import content_terms
+
+    have = content_terms(text)
+    out: list[str] = []
+    for word in re.findall(r"[^\W_][\w'-]*", question):
+        terms = content_terms(word)
+        if terms and terms <= have and word.lower() not in (w.lower() for w in out):
+            out.append(word)
+    return out
+
+
 def relevance(hit: Hit) -> str:
-    """The fused score and what each retriever made of the passage: why it is here."""
+    """The numbers behind a passage's place: the fused score and what each signal made of it."""
     parts = [f"score {hit.score:.2f}"]
     if hit.dense_rank is not None:
         similarity = f", similarity {hit.dense_score:.2f}" if hit.dense_score is not None else ""
-        parts.append(f"dense #{hit.dense_rank}{similarity}")
+        parts.append(f"meaning #{hit.dense_rank}{similarity}")
     if hit.lexical_rank is not None:
-        parts.append(f"{MODE_LABELS['lexical']} #{hit.lexical_rank}")
+        parts.append(f"keyword #{hit.lexical_rank}")
     if hit.sentence_score is not None:
         parts.append(f"best sentence {hit.sentence_score:.2f}")
     if hit.token_score is not None:
@@ -167,40 +204,6 @@ def library_html(articles: Iterable[Article], passages: Mapping[str, int]) -> st
     )
 
 
-def hit_dict(hit: Hit) -> dict:
-    """A passage for API callers: plain JSON values only."""
-    return {
-        "rank": hit.rank,
-        "article_id": hit.article.id,
-        "title": hit.article.title,
-        "source": hit.article.source,
-        "url": hit.article.url,
-        "date": hit.article.date,
-        "author": hit.article.author,
-        "pages": list(hit.pages) if hit.pages else None,
-        "headings": list(hit.chunk.headings),
-        "text": hit.text,
-        "score": round(float(hit.score), 4),
-        "dense_rank": hit.dense_rank,
-        "lexical_rank": hit.lexical_rank,
-        "sentence_score": hit.sentence_score,
-        "token_score": hit.token_score,
-        "highlight": hit.highlight,
-    }
-
-
-def answer_dict(answer: Answer) -> dict:
-    return {
-        "question": answer.question,
-        "query": answer.query,
-        "found": answer.found,
-        "answer": answer.text,
-        "confidence": round(float(answer.confidence), 4),
-        "reason": answer.reason,
-        "hits": [hit_dict(h) for h in answer.hits],
-    }
-
-
 def _trim_start(text: str, cut: bool) -> str:
     if cut and " " in text:
         text = "…" + text[text.index(" ") + 1 :]
@@ -215,19 +218,24 @@ def _trim_end(text: str, cut: bool) -> str:
 
 # Styles for the classes above; passed to Gradio's launch().
 CSS = """
-.aqa-reply { line-height: 1.5; }
+.aqa-reply { line-height: 1.5; overflow-wrap: anywhere; }
+table.aqa-library { display: block; max-width: 100%; overflow-x: auto; overflow-wrap: anywhere; }
 .aqa-reply .aqa-lead { font-size: 1.05em; margin: 0 0 .4em; }
 .aqa-reply mark, .aqa-passage mark { background: rgba(250, 204, 21, .4); color: inherit; padding: 0 .15em;
   border-radius: 3px; }
 .aqa-miss .aqa-lead { color: var(--body-text-color-subdued); }
-.aqa-note { font-size: .88em; color: var(--body-text-color-subdued); margin: .2em 0 .5em; }
+.aqa-note { font-size: .88em; color: var(--body-text-color); opacity: .86; margin: .2em 0 .5em; }
+.aqa-why { font-size: .85em; margin: .2em 0; color: var(--body-text-color); opacity: .86; }
+details.aqa-scores { font-size: .8em; color: var(--body-text-color); opacity: .86; }
+details.aqa-scores summary { cursor: pointer; }
+.aqa-confidence { cursor: help; border-bottom: 1px dotted currentColor; }
 .aqa-hit { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: .55em .75em; margin: .5em 0; }
 .aqa-hit-title { font-size: .95em; }
 .aqa-rank { color: var(--color-accent); font-weight: 600; }
-.aqa-where { color: var(--body-text-color-subdued); font-size: .9em; }
-.aqa-meta { font-size: .8em; color: var(--body-text-color-subdued); margin: .15em 0 .35em; word-break: break-all; }
+.aqa-where { color: var(--body-text-color); opacity: .86; font-size: .9em; }
+.aqa-meta { font-size: .8em; color: var(--body-text-color); opacity: .86; margin: .15em 0 .35em;
+  overflow-wrap: anywhere; }
 .aqa-source { font-family: var(--font-mono); }
-.aqa-score { white-space: nowrap; }
 .aqa-h { display: block; margin: .35em 0 .1em; font-size: 1.04em; }
 .aqa-h1, .aqa-h2 { font-size: 1.1em; }
 blockquote.aqa-passage { margin: .3em 0; padding: .1em .7em; border-left: 3px solid var(--color-accent-soft);
@@ -244,4 +252,44 @@ table.aqa-library th, table.aqa-library td { text-align: left; padding: .4em .6e
   border-bottom: 1px solid var(--border-color-primary); }
 table.aqa-library th { font-weight: 600; color: var(--body-text-color-subdued); }
 table.aqa-library td.aqa-num { text-align: right; }
+"""
+
+# After a reply: the question and its answer sentence in view at the top of the chat, the passages
+# below (Gradio's own scrolling would show the end of the last passage card). Run a few times: the
+# reply is painted in the frames after the event ends.
+SHOW_LATEST_JS = """
+() => {
+  const show = () => {
+    const chat = document.querySelector('#aqa-chat');
+    const asked = chat ? chat.querySelectorAll('[data-testid="user"]') : [];
+    const last = asked[asked.length - 1];
+    if (!last) return;
+    let box = last.parentElement;
+    while (box && box !== document.body) {
+      if (/(auto|scroll)/.test(getComputedStyle(box).overflowY) && box.scrollHeight > box.clientHeight) break;
+      box = box.parentElement;
+    }
+    if (box && box !== document.body) {
+      box.scrollTop += last.getBoundingClientRect().top - box.getBoundingClientRect().top - 8;
+    }
+    const top = last.getBoundingClientRect().top;
+    if (top < 0 || top > window.innerHeight * 0.6) window.scrollBy(0, top - 8);
+  };
+  for (const wait of [0, 60, 200, 500]) setTimeout(show, wait);
+}
+"""
+
+# On a phone the chat comes first: the settings panel starts folded away.
+PAGE_JS = """
+() => {
+  const fold = () => {
+    if (window.innerWidth >= 768) return true;
+    const toggle = document.querySelector('.sidebar.open .toggle-button');
+    if (toggle) { toggle.click(); return true; }
+    return !!document.querySelector('.sidebar');
+  };
+  let tries = 0;
+  const again = () => { if (!fold() && tries++ < 50) setTimeout(again, 100); };
+  again();
+}
 """

@@ -49,14 +49,14 @@ class Candidate:
     token_score: float | None = None
 
 
-# What the UI shows a mode as, accepted everywhere a mode is named.
-_ALIASES = {"keyword": "lexical"}
+# Old names of modes, accepted everywhere a mode is named.
+_ALIASES = {"lexical": "keyword"}
 
 
 def check_mode(mode: str) -> str:
     mode = _ALIASES.get(mode, mode) if isinstance(mode, str) else mode
     if mode not in MODES:
-        raise ArticleQAError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)} (or keyword)")
+        raise ArticleQAError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
     return mode
 
 
@@ -154,7 +154,7 @@ def search_index(
 
 def _search(index, query, query_vector, k, mode, settings, per_article, query_tokens) -> list[Hit]:
     n = max(settings.candidates, 3 * k)
-    if mode == "lexical":
+    if mode == "keyword":
         with stage("lexical"):
             candidates = fuse({"lexical": _as_dict(*index.lexical_scores(query).top(n))})
     else:

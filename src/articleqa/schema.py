@@ -58,6 +58,23 @@ class Article:
         """Where the article came from: its URL when known, else its file path."""
         return self.url or self.source
 
+    def to_dict(self, *, text: bool = False) -> dict:
+        """Plain JSON values, the same shape in the CLI's --json and the HTTP API; the text only
+        when asked for."""
+        out = {
+            "id": self.id,
+            "title": self.title,
+            "source": self.source,
+            "url": self.url,
+            "date": self.date,
+            "author": self.author,
+            "description": self.description,
+            "fetched": self.fetched,
+        }
+        if text:
+            out["text"] = self.text
+        return out
+
     def page_at(self, offset: int) -> int | None:
         """The page (from 1) that holds character `offset` of the text, when the article has pages."""
         if not self.pages:
@@ -131,6 +148,37 @@ class Hit:
             return ""
         return self.chunk.text[self.highlight_start : self.highlight_end]
 
+    def to_dict(self) -> dict:
+        """Plain JSON values: the passage, its article and place in it, the answer span, the signals."""
+
+        def number(value):
+            return None if value is None else round(float(value), 4)
+
+        return {
+            "rank": self.rank,
+            "score": number(self.score),
+            "text": self.text,
+            "article": self.article.to_dict(),
+            "chunk": {
+                "id": self.chunk.id,
+                "start": self.chunk.start,
+                "end": self.chunk.end,
+                "headings": list(self.chunk.headings),
+                "pages": list(self.pages) if self.pages else None,
+            },
+            "highlight": (
+                {"start": self.highlight_start, "end": self.highlight_end, "text": self.highlight}
+                if self.highlight_start is not None
+                else None
+            ),
+            "dense_rank": self.dense_rank,
+            "dense_score": number(self.dense_score),
+            "lexical_rank": self.lexical_rank,
+            "lexical_score": number(self.lexical_score),
+            "sentence_score": number(self.sentence_score),
+            "token_score": number(self.token_score),
+        }
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -145,3 +193,16 @@ class Answer:
     query: str = ""
     reason: str = ""
     history: tuple[str, ...] = field(default=(), repr=False)
+
+    def to_dict(self) -> dict:
+        """Plain JSON values, the same shape in the CLI's --json and the HTTP API."""
+        return {
+            "question": self.question,
+            "query": self.query,
+            "found": self.found,
+            "text": self.text,
+            "confidence": round(float(self.confidence), 4),
+            "reason": self.reason,
+            "history": list(self.history),
+            "hits": [hit.to_dict() for hit in self.hits],
+        }

@@ -110,7 +110,7 @@ class Settings:
         return self if not store else replace(self, storage=replace(self.storage, store=store))
 
 
-MODES = ("hybrid", "dense", "lexical")
+MODES = ("hybrid", "dense", "keyword")  # "lexical", the old name of keyword, is accepted too
 
 
 def data_home() -> Path:

@@ -129,6 +129,7 @@ def launch(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860) -> gr.B
         # under load that alone held about 100 MB. The oldest go first.
         state_session_capacity=SESSIONS,
         css=render.CSS,
+        js=render.PAGE_JS,
         theme=gr.themes.Soft(),
         footer_links=["api"],
     )
@@ -371,17 +372,18 @@ def build_app(lib: Library) -> gr.Blocks:
     def api_ask(question: str, k: int = 5, mode: str = "hybrid", history: list[str] | None = None) -> dict:
         """Answer a question from the articles: the answer sentence and the cited passages."""
         try:
-            return render.answer_dict(lib.ask(question, k=k, mode=mode, history=history or []))
+            return lib.ask(question, k=k, mode=mode, history=history or []).to_dict()
         except ArticleQAError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
 
     def api_search(question: str, k: int = 5, mode: str = "hybrid") -> dict:
         """The passages that best match a question, best first."""
         try:
+            mode = lib.check(question, k=k, mode=mode)[2]  # the mode's one name ("lexical" -> "keyword")
             hits = lib.search(question, k=k, mode=mode)
         except ArticleQAError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
-        return {"question": question, "mode": mode, "hits": [render.hit_dict(h) for h in hits]}
+        return {"question": question, "mode": mode, "hits": [h.to_dict() for h in hits]}
 
     examples = example_questions(lib)
     with gr.Blocks(title="articleqa", analytics_enabled=False) as app:
@@ -390,7 +392,7 @@ def build_app(lib: Library) -> gr.Blocks:
             gr.Markdown("### articleqa\nAnswers from your articles, with the passages that say so.")
             k = gr.Slider(1, MAX_K, value=min(lib.settings.k, MAX_K), step=1, label="Passages to cite")
             mode = gr.Radio(
-                [(render.MODE_LABELS[m], m) for m in MODES],
+                list(MODES),
                 value=lib.settings.mode,
                 label="Search mode",
                 info="hybrid: meaning + keywords; dense: meaning only; keyword: exact words (BM25)",
@@ -399,6 +401,7 @@ def build_app(lib: Library) -> gr.Blocks:
         with gr.Tab("Chat"):
             chatbot = gr.Chatbot(
                 elem_id="aqa-chat",
+                autoscroll=False,  # SHOW_LATEST_JS scrolls to the question and its answer instead
                 show_label=False,
                 height="72vh",
                 layout="bubble",
@@ -451,11 +454,12 @@ def build_app(lib: Library) -> gr.Blocks:
 
         chat_io = dict(inputs=[question, chatbot, asked, k, mode], outputs=[question, chatbot, asked])
         read = dict(concurrency_id="read", concurrency_limit=READ_LIMIT)
-        question.submit(chat, **chat_io, api_name="chat", api_visibility="undocumented", **read)
-        send.click(chat, **chat_io, api_visibility="private", **read)
+        shown = dict(fn=None, js=render.SHOW_LATEST_JS, api_visibility="private")
+        question.submit(chat, **chat_io, api_name="chat", api_visibility="undocumented", **read).then(**shown)
+        send.click(chat, **chat_io, api_visibility="private", **read).then(**shown)
         chatbot.example_select(
             pick_example, inputs=[chatbot, asked, k, mode], outputs=chat_io["outputs"], api_visibility="private", **read
-        )
+        ).then(**shown)
         chatbot.clear(lambda: [], outputs=asked, api_visibility="private")
         view = [table, chosen, summary]
         write = dict(api_visibility="undocumented", concurrency_id="write", concurrency_limit=1)

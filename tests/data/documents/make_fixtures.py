@@ -340,19 +340,25 @@ def make_report(path: Path) -> None:
 WEBPAGE_TITLE = "Why Your Exosome Serum Stings"
 WEBPAGE_URL = "https://skin-notes.example/exosome-serum-sting"
 WEBPAGE = [
-    ("", [
-        "A stinging feeling in the first minute after applying an exosome serum is rarely caused by the "
-        "exosomes themselves. In most cases it comes from the preservative system, and phenoxyethanol "
-        "above one percent is the usual suspect on skin that was exfoliated the same day.",
-        "Another cause is the acidity of the base. Serums formulated below pH five can sting on skin "
-        "with a damaged barrier, especially after retinoid use, while the same serum feels neutral on "
-        "intact skin. A patch test on the inner forearm for three evenings tells you which case is yours.",
-    ]),
-    ("When to stop", [
-        "Stinging that lasts longer than ten minutes, or redness that spreads beyond the area where the "
-        "serum was applied, is a reason to stop and rinse with lukewarm water. Hives or swelling of the "
-        "lips are signs of an allergy and need a doctor the same day.",
-    ]),
+    (
+        "",
+        [
+            "A stinging feeling in the first minute after applying an exosome serum is rarely caused by the "
+            "exosomes themselves. In most cases it comes from the preservative system, and phenoxyethanol "
+            "above one percent is the usual suspect on skin that was exfoliated the same day.",
+            "Another cause is the acidity of the base. Serums formulated below pH five can sting on skin "
+            "with a damaged barrier, especially after retinoid use, while the same serum feels neutral on "
+            "intact skin. A patch test on the inner forearm for three evenings tells you which case is yours.",
+        ],
+    ),
+    (
+        "When to stop",
+        [
+            "Stinging that lasts longer than ten minutes, or redness that spreads beyond the area where the "
+            "serum was applied, is a reason to stop and rinse with lukewarm water. Hives or swelling of the "
+            "lips are signs of an allergy and need a doctor the same day.",
+        ],
+    ),
 ]
 
 
