@@ -180,6 +180,66 @@ def test_an_uploaded_pdf_is_answered_with_its_page(page):
     expect(first.locator(".aqa-passage")).not_to_contain_text("##")  # headings show as headings
 
 
+def test_an_empty_question_is_answered_with_what_to_do(page):
+    from playwright.sync_api import expect
+
+    page.click("#aqa-ask")
+    expect(page.get_by_text("Type a question first")).to_be_visible(timeout=10_000)
+    expect(page.locator('#aqa-chat [data-testid="user"]')).to_have_count(0)
+
+
+def test_removing_asks_first_and_can_be_undone(page, tmp_path):
+    from playwright.sync_api import expect
+
+    note = tmp_path / "quokka.md"
+    note.write_text("# Quokka facts\n\nQuokkas live on Rottnest Island and sleep through the hot day.\n")
+    page.get_by_role("tab", name="Library").click()
+    page.set_input_files("#aqa-upload input[type=file]", str(note))
+    expect(page.locator("#aqa-status")).to_contain_text("added “Quokka facts”", timeout=30_000)
+    page.locator("#aqa-remove-choice input").click()
+    page.get_by_role("option", name="Quokka facts (quokka)").click()
+    page.click("#aqa-remove")
+    expect(page.locator("#aqa-status")).to_contain_text("Remove “Quokka facts” and its 1 passage")
+    page.click("#aqa-remove-keep")
+    expect(page.locator("#aqa-status")).to_contain_text("Nothing was removed")
+    expect(page.locator("#aqa-library")).to_contain_text("Quokka facts")
+    page.click("#aqa-remove")
+    page.click("#aqa-remove-confirm")
+    expect(page.locator("#aqa-status")).to_contain_text("removed “Quokka facts”", timeout=30_000)
+    expect(page.locator("#aqa-library")).not_to_contain_text("Quokka facts")
+    page.click("#aqa-undo")
+    expect(page.locator("#aqa-status")).to_contain_text("restored “Quokka facts”", timeout=30_000)
+    expect(page.locator("#aqa-library")).to_contain_text("Quokka facts")
+    # The filter box hides the rows without the typed words.
+    page.fill("#aqa-filter input, #aqa-filter textarea", "quokka")
+    expect(page.locator("#aqa-library tbody tr:visible")).to_have_count(1)
+    page.fill("#aqa-filter input, #aqa-filter textarea", "")
+    expect(page.locator("#aqa-library tbody tr:visible")).not_to_have_count(1)
+
+
+def test_the_library_shows_an_upload_running_in_another_tab(chromium, site, tmp_path):
+    from playwright.sync_api import expect
+
+    big = tmp_path / "otters.txt"
+    big.write_text(
+        "Otters\n\n" + "\n\n".join(f"Otter fact {i}: otters hold hands when they sleep." for i in range(1500))
+    )
+    context = chromium.new_context()
+    try:
+        uploader, watcher = context.new_page(), context.new_page()
+        for p in (uploader, watcher):
+            p.goto(site)
+            p.wait_for_selector("#aqa-question textarea")
+            p.get_by_role("tab", name="Library").click()
+        uploader.set_input_files("#aqa-upload input[type=file]", str(big))
+        expect(watcher.locator("#aqa-activity")).to_contain_text("Adding otters.txt", timeout=30_000)
+        expect(uploader.locator("#aqa-status")).to_contain_text("added “Otters”", timeout=120_000)
+        expect(watcher.locator("#aqa-library")).to_contain_text("Otters", timeout=10_000)
+        expect(watcher.locator("#aqa-activity")).not_to_contain_text("Adding")
+    finally:
+        context.close()
+
+
 def test_hostile_markup_is_shown_not_run(page):
     from playwright.sync_api import expect
 

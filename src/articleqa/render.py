@@ -280,8 +280,8 @@ SHOW_LATEST_JS = """
 """
 
 # On a phone the chat comes first: the settings panel starts folded away.
-PAGE_JS = """
-() => {
+FOLD_SETTINGS_JS = """
+(() => {
   const fold = () => {
     if (window.innerWidth >= 768) return true;
     const toggle = document.querySelector('.sidebar.open .toggle-button');
@@ -291,5 +291,24 @@ PAGE_JS = """
   let tries = 0;
   const again = () => { if (!fold() && tries++ < 50) setTimeout(again, 100); };
   again();
-}
+})();
 """
+
+# The library list's filter box: rows that do not hold the typed words are hidden, also after the
+# list is redrawn (an upload, a removal).
+FILTER_JS = """
+(() => {
+  const apply = () => {
+    const box = document.querySelector('#aqa-filter input, #aqa-filter textarea');
+    const words = box ? box.value.toLowerCase().trim() : '';
+    document.querySelectorAll('#aqa-library tbody tr').forEach((row) => {
+      row.hidden = !!words && !row.textContent.toLowerCase().includes(words);
+    });
+  };
+  document.addEventListener('input', (event) => { if (event.target.closest('#aqa-filter')) apply(); });
+  new MutationObserver(apply).observe(document.body, { childList: true, subtree: true });
+})();
+"""
+
+# What the page runs once loaded (gr.Blocks.launch(js=...)).
+PAGE_JS = "() => {" + FOLD_SETTINGS_JS + FILTER_JS + "}"

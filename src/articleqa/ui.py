@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
+from html import escape as html_escape
 from pathlib import Path
 
 from starlette.middleware import Middleware
@@ -212,19 +213,37 @@ def check_upload(name: str, size: int) -> str | None:
 
 
 def example_questions(lib: Library, n: int = 4) -> list[str]:
-    """Questions a first-time user can click: the articles' own question headings, one per article first."""
+    """Questions a first-time user can click, varied: the articles' own question headings ("How to
+    ..." ones read as questions), taken from each article in turn, leaving out any that asks what
+    an earlier pick asks ("What Are Exosomes, Really?" after "What in the World Are Exosomes?")."""
+    from .lexical import content_terms
+
     per_article: dict[str, list[str]] = {}
     for chunk in itertools.islice(lib.index.iter_chunks(), 5000):  # enough to find a few
         for heading in chunk.headings:
-            words = heading.split()
-            if heading.endswith("?") and 3 <= len(words) <= 12 and heading not in per_article.get(chunk.article_id, []):
-                per_article.setdefault(chunk.article_id, []).append(heading)
-    picked: list[str] = []
-    for round_ in range(3):
-        for questions in per_article.values():
-            if round_ < len(questions) and questions[round_].lower() not in {q.lower() for q in picked}:
-                picked.append(questions[round_])
-    return picked[:n] or [f"What does “{a.title}” say?" for a in lib.articles()[:n]]
+            question = (
+                heading if heading.endswith("?") else f"{heading}?" if heading.lower().startswith("how to ") else ""
+            )
+            if question and 3 <= len(question.split()) <= 12 and question not in per_article.get(chunk.article_id, []):
+                per_article.setdefault(chunk.article_id, []).append(question)
+    filler = content_terms(_FILLER)
+    picked: list[tuple[str, set[str]]] = []
+    queues = [list(questions) for questions in per_article.values()]
+    while len(picked) < n and any(queues):
+        for queue in queues:
+            while queue:
+                question = queue.pop(0)
+                terms = content_terms(question) - filler
+                if all(len(terms & t) < 0.6 * len(terms | t) for _, t in picked) and (terms or not picked):
+                    picked.append((question, terms))
+                    break
+            if len(picked) == n:
+                break
+    return [q for q, _ in picked] or [f"What does “{a.title}” say?" for a in lib.articles()[:n]]
+
+
+# Words that make a question sound different without asking anything different.
+_FILLER = "world really exactly actually truly thing things anyway everything need know"
 
 
 @dataclass
@@ -235,6 +254,8 @@ class Lifecycle:
     writing: threading.Lock = field(default_factory=threading.Lock)
     # A visitor's "Cancel" for the change their session is running (session -> flag).
     cancels: dict[str, threading.Event] = field(default_factory=dict)
+    # What the running change is doing, for every open library tab ("" when nothing runs).
+    activity: str = ""
 
     def begin(self, request) -> tuple[str, threading.Event]:
         session = getattr(request, "session_hash", None) or "api"
@@ -264,6 +285,7 @@ def build_app(lib: Library) -> gr.Blocks:
         messages = messages if isinstance(messages, list) else []
         asked = [a for a in asked if isinstance(a, str)][-HISTORY_TURNS:] if isinstance(asked, list) else []
         if isinstance(question, str) and not question.strip():
+            gr.Warning("Type a question first: the box is empty.")
             return gr.update(), messages, asked
         shown = question.strip() if isinstance(question, str) else repr(question)[:200]
         messages = [*messages, {"role": "user", "content": render.question_html(shown)}]
@@ -286,6 +308,7 @@ def build_app(lib: Library) -> gr.Blocks:
             _upload(files, notes, flag, progress)
         finally:
             life.cancels.pop(session, None)
+            life.activity = ""
         table, choices, summary = library_view()
         return None, _notes_html(notes or [f"Choose {FORMATS} files to add."]), table, choices, summary
 
@@ -301,6 +324,7 @@ def build_app(lib: Library) -> gr.Blocks:
 
             def step(fraction: float, message: str, i: int = i, name: str = name) -> None:
                 life.check(flag, name)
+                life.activity = f"Adding {name}: {message} ({(i + fraction) / len(files):.0%})"
                 progress((i + fraction) / len(files), desc=f"{name}: {message}")
 
             try:
@@ -326,6 +350,7 @@ def build_app(lib: Library) -> gr.Blocks:
 
         def step(fraction: float, message: str) -> None:
             life.check(flag, url)
+            life.activity = f"Adding {url}: {message} ({fraction:.0%})"
             progress(fraction, desc=message)
 
         try:
@@ -345,6 +370,7 @@ def build_app(lib: Library) -> gr.Blocks:
                 note, value = f"✓ “{title}” is up to date with {url}", ""
         finally:
             life.cancels.pop(session, None)
+            life.activity = ""
         table, choices, summary = library_view()
         return value, _notes_html([note]), table, choices, summary
 
@@ -356,18 +382,54 @@ def build_app(lib: Library) -> gr.Blocks:
         flag.set()
         return _notes_html(["Cancelling: the library stays as it was."])
 
+    def ask_remove(article_id: str | None):
+        """The first click on Remove only asks: which article, how much goes."""
+        if not article_id:
+            return _notes_html(["Choose an article to remove."]), gr.update(visible=False)
+        try:
+            article = lib.article(article_id)
+        except ArticleQAError as exc:
+            return _notes_html([f"✗ {exc}"]), gr.update(visible=False)
+        n = lib.passage_counts().get(article_id, 0)
+        question = f"Remove “{article.title}” and its {n} passage{'s' * (n != 1)} from the library?"
+        return _notes_html([question]), gr.update(visible=True)
+
     def remove(article_id: str | None):
+        removed = None
         if not article_id:
             note = "Choose an article to remove."
         else:
             try:
-                title = lib.article(article_id).title
+                removed = lib.article(article_id)
                 with life.writing:
                     lib.remove(article_id)
-                note = f"✓ removed “{title}”"
+                note = f"✓ removed “{removed.title}”"
             except ArticleQAError as exc:
-                note = f"✗ {exc}"
-        return _notes_html([note]), *library_view()
+                note, removed = f"✗ {exc}", None
+        hide, undo = gr.update(visible=False), gr.update(visible=removed is not None)
+        return _notes_html([note]), *library_view(), hide, undo, removed
+
+    def restore(article):
+        """Undo a removal: the article comes back (embedded again)."""
+        if article is None:
+            return _notes_html(["Nothing to undo."]), *library_view(), gr.update(visible=False), None
+        try:
+            with life.writing:
+                lib.add(article)
+            note = f"✓ restored “{article.title}”"
+        except ArticleQAError as exc:
+            note = f"✗ {exc}"
+        return _notes_html([note]), *library_view(), gr.update(visible=False), None
+
+    def keep():
+        return _notes_html(["Nothing was removed."]), gr.update(visible=False)
+
+    def activity(was_busy: bool):
+        """What another tab's change is doing; the list is refreshed when it ends."""
+        now = life.activity
+        note = f'<p class="aqa-note aqa-activity">⏳ {html_escape(now)}</p>' if now else ""
+        view = library_view() if (was_busy and not now) else (gr.update(),) * 3
+        return note, *view, bool(now)
 
     def api_ask(question: str, k: int = 5, mode: str = "hybrid", history: list[str] | None = None) -> dict:
         """Answer a question from the articles: the answer sentence and the cited passages."""
@@ -398,7 +460,7 @@ def build_app(lib: Library) -> gr.Blocks:
                 info="hybrid: meaning + keywords; dense: meaning only; keyword: exact words (BM25)",
             )
             summary = gr.Markdown(elem_id="aqa-summary")
-        with gr.Tab("Chat"):
+        with gr.Tab("Chat") as chat_tab:
             chatbot = gr.Chatbot(
                 elem_id="aqa-chat",
                 autoscroll=False,  # SHOW_LATEST_JS scrolls to the question and its answer instead
@@ -426,6 +488,16 @@ def build_app(lib: Library) -> gr.Blocks:
                 )
                 send = gr.Button("Ask", variant="primary", scale=1, elem_id="aqa-ask")
         with gr.Tab("Library") as library_tab:
+            removed = gr.State(None)  # the article this visitor just removed, for Undo
+            busy = gr.State(False)
+            watch = gr.Timer(2.0, active=False)
+            busy_note = gr.HTML(elem_id="aqa-activity")
+            gr.Textbox(
+                label="Filter the list",
+                placeholder="a word of the title, source or id",
+                elem_id="aqa-filter",
+                max_lines=1,
+            )
             table = gr.HTML(elem_id="aqa-library")
             with gr.Row():
                 with gr.Column():
@@ -450,6 +522,10 @@ def build_app(lib: Library) -> gr.Blocks:
                 with gr.Column():
                     chosen = gr.Dropdown(label="Remove an article", choices=[], elem_id="aqa-remove-choice")
                     drop = gr.Button("Remove", variant="stop", elem_id="aqa-remove")
+                    with gr.Row(visible=False) as confirm_row:
+                        confirm = gr.Button("Yes, remove it", variant="stop", elem_id="aqa-remove-confirm")
+                        keep_it = gr.Button("Keep it", elem_id="aqa-remove-keep")
+                    undo = gr.Button("Undo the removal", visible=False, elem_id="aqa-undo")
             status = gr.HTML(elem_id="aqa-status")
 
         chat_io = dict(inputs=[question, chatbot, asked, k, mode], outputs=[question, chatbot, asked])
@@ -466,7 +542,20 @@ def build_app(lib: Library) -> gr.Blocks:
         uploading = files.upload(
             upload, inputs=files, outputs=[files, status, *view], api_name="upload", show_progress_on=files, **write
         )
-        drop.click(remove, inputs=chosen, outputs=[status, *view], api_name="remove", **write)
+        drop.click(ask_remove, inputs=chosen, outputs=[status, confirm_row], api_visibility="private")
+        confirm.click(
+            remove,
+            inputs=chosen,
+            outputs=[status, *view, confirm_row, undo, removed],
+            api_name="remove",
+            **write,
+        )
+        keep_it.click(keep, outputs=[status, confirm_row], api_visibility="private")
+        undo.click(
+            restore, inputs=removed, outputs=[status, *view, undo, removed], **{**write, "api_visibility": "private"}
+        )
+        watch.tick(activity, inputs=busy, outputs=[busy_note, *view, busy], api_visibility="private")
+        library_tab.select(lambda: gr.Timer(active=True), outputs=watch, api_visibility="private")
         link_io = dict(inputs=link, outputs=[link, status, *view], show_progress_on=link, **write)
         fetching = fetch_link.click(add_link, api_name="add_link", **link_io)
         submitted = link.submit(add_link, **{**link_io, "api_visibility": "private"})
@@ -479,6 +568,7 @@ def build_app(lib: Library) -> gr.Blocks:
             api_name="cancel",
             api_visibility="undocumented",
         )
+        chat_tab.select(lambda: gr.Timer(active=False), outputs=watch, api_visibility="private")
         for trigger in (app.load, library_tab.select):
             trigger(library_view, outputs=view, api_visibility="private")
         gr.api(api_ask, api_name="ask", **read)
