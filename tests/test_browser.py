@@ -240,6 +240,52 @@ def test_the_library_shows_an_upload_running_in_another_tab(chromium, site, tmp_
         context.close()
 
 
+def test_conversations_and_settings_survive_a_reload(chromium, site):
+    from playwright.sync_api import expect
+
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(site)
+        page.wait_for_selector("#aqa-question textarea")
+        page.locator("#aqa-past").wait_for(state="attached")
+        reply = ask(page, "What is volcanic ash made of?")
+        page.get_by_label("dense").check()
+        # Copy: the answer sentence and where it comes from (headless Chromium has no system
+        # clipboard to read back, so what the page hands to it is recorded).
+        page.evaluate("navigator.clipboard.writeText = (t) => { window.__copied = t; return Promise.resolve(); }")
+        reply.locator("button.aqa-copy").click()
+        expect(reply.locator("button.aqa-copy")).to_have_text("Copied")
+        copied = page.evaluate("window.__copied")
+        assert (
+            "shards of rock and glass" in copied
+            and "— “Living near volcanoes”, https://example.org/volcanoes" in copied
+        )
+        # Export: the conversation as Markdown with its citations.
+        with page.expect_download() as download:
+            page.click("#aqa-export")
+        exported = Path(download.value.path()).read_text(encoding="utf-8")
+        assert "## What is volcanic ash made of?" in exported and "https://example.org/volcanoes" in exported
+
+        page.reload()
+        page.wait_for_selector("#aqa-question textarea")
+        expect(page.locator('#aqa-chat [data-testid="user"]')).to_contain_text("What is volcanic ash made of?")
+        expect(page.get_by_label("dense")).to_be_checked()
+        expect(page.locator("#aqa-past")).to_contain_text("What is volcanic ash made of?")
+
+        page.click("#aqa-new-chat")
+        expect(page.locator('#aqa-chat [data-testid="user"]')).to_have_count(0)
+        ask(page, "How do bees tell each other where the food is?")
+        expect(page.locator("#aqa-past label")).to_have_count(2)
+        page.locator("#aqa-past label", has_text="volcanic ash").click()
+        expect(page.locator('#aqa-chat [data-testid="user"]')).to_have_text(["What is volcanic ash made of?"])
+        page.click("#aqa-forget")
+        expect(page.locator("#aqa-past label")).to_have_count(1)
+        expect(page.locator("#aqa-past")).not_to_contain_text("volcanic ash")
+    finally:
+        context.close()
+
+
 def test_hostile_markup_is_shown_not_run(page):
     from playwright.sync_api import expect
 

@@ -505,3 +505,16 @@ def test_a_bad_api_call_is_refused_at_the_door_with_what_to_send(server):
     assert r.status_code == 422 and "send JSON" in r.json()["error"]
     r = httpx.post(f"{url}gradio_api/call/ask", json={"data": ["What are exosomes?", 3, "keyword", []]}, timeout=30)
     assert r.status_code == 200 and r.json()["event_id"]  # a good call goes on to the queue
+
+
+def test_an_answer_copies_and_exports_with_its_citation():
+    answer = make_answer(make_hit())
+    html = render.answer_html(answer)
+    assert '<button class="aqa-copy" type="button">Copy answer</button>' in html
+    assert (
+        '<span class="aqa-copy-text">The waggle dance points to food. — “Bees”, notes/bees.md, 2024-05-01</span>'
+        in html
+    )
+    md = render.answer_markdown(answer)
+    assert md.startswith("## Where is the food?\n\n**The waggle dance points to food.**")
+    assert "1. “Bees”, notes/bees.md, 2024-05-01\n\n> Bees dance. The waggle dance points to food." in md

@@ -87,13 +87,44 @@ def answer_html(answer: Answer) -> str:
             f"{text_html(answer.reason)}</p>{searched}{nearest}</div>"
         )
     sources = "passage" if len(answer.hits) == 1 else "passages"
+    # The text to copy rides in a hidden span: the chat's sanitizer drops data- attributes.
+    copy = (
+        '<button class="aqa-copy" type="button">Copy answer</button>'
+        f'<span class="aqa-copy-text">{escape(answer_citation(answer))}</span>'
+    )
     return (
-        f'<div class="aqa-reply"><p class="aqa-lead"><mark>{text_html(answer.text)}</mark></p>{searched}'
+        f'<div class="aqa-reply"><p class="aqa-lead"><mark>{text_html(answer.text)}</mark></p>{copy}{searched}'
         f'<p class="aqa-note"><span class="aqa-confidence" title="{CONFIDENCE_HELP}">Confidence '
         f'{answer.confidence:.2f} <span aria-hidden="true">ⓘ</span></span>'
         f" · from {len(answer.hits)} cited {sources}:</p>"
         f"{passages}</div>"
     )
+
+
+def citation(hit: Hit) -> str:
+    """Where a passage comes from, as one line: title, source (its link), page, date."""
+    parts = [f"“{hit.article.title}”", hit.article.link]
+    parts += [p for p in (hit.page_label, hit.article.date) if p]
+    return ", ".join(parts)
+
+
+def answer_citation(answer: Answer) -> str:
+    """The answer sentence and where it comes from: what the Copy button puts on the clipboard."""
+    return f"{answer.text} — {citation(answer.hits[0])}" if answer.hits else answer.text
+
+
+def answer_markdown(answer: Answer) -> str:
+    """One turn of a conversation as Markdown, with its citations (for the export)."""
+    lines = [f"## {answer.question}", ""]
+    if answer.query and answer.query != answer.question:
+        lines += [f"*Searched as: {answer.query}*", ""]
+    if not answer.found:
+        return "\n".join([*lines, f"Not covered by these articles. {answer.reason}", ""])
+    lines += [f"**{answer.text}**", ""]
+    for hit in answer.hits:
+        quoted = hit.text.replace("\n", "\n> ")
+        lines += [f"{hit.rank}. {citation(hit)}", "", f"> {quoted}", ""]
+    return "\n".join(lines)
 
 
 def hit_html(hit: Hit, question: str = "") -> str:
@@ -229,6 +260,10 @@ table.aqa-library { display: block; max-width: 100%; overflow-x: auto; overflow-
 details.aqa-scores { font-size: .8em; color: var(--body-text-color); opacity: .86; }
 details.aqa-scores summary { cursor: pointer; }
 .aqa-confidence { cursor: help; border-bottom: 1px dotted currentColor; }
+.aqa-copy-text { display: none; }
+button.aqa-copy { font-size: .8em; padding: .1em .6em; margin: 0 0 .4em; border-radius: 6px; cursor: pointer;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary);
+  color: var(--body-text-color); }
 .aqa-hit { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: .55em .75em; margin: .5em 0; }
 .aqa-hit-title { font-size: .95em; }
 .aqa-rank { color: var(--color-accent); font-weight: 600; }
@@ -310,5 +345,26 @@ FILTER_JS = """
 })();
 """
 
+# A reply's Copy button puts the answer and its citation on the clipboard.
+COPY_JS = """
+document.addEventListener('click', (event) => {
+  const button = event.target.closest('button.aqa-copy');
+  if (!button) return;
+  const hidden = button.parentElement.querySelector('.aqa-copy-text');
+  const text = hidden ? hidden.textContent : '';
+  const done = () => {
+    button.textContent = 'Copied';
+    setTimeout(() => { button.textContent = 'Copy answer'; }, 1500);
+  };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(text).then(done);
+  } else {
+    const area = document.createElement('textarea');
+    area.value = text; document.body.appendChild(area); area.select();
+    document.execCommand('copy'); area.remove(); done();
+  }
+});
+"""
+
 # What the page runs once loaded (gr.Blocks.launch(js=...)).
-PAGE_JS = "() => {" + FOLD_SETTINGS_JS + FILTER_JS + "}"
+PAGE_JS = "() => {" + FOLD_SETTINGS_JS + FILTER_JS + COPY_JS + "}"

@@ -6,6 +6,8 @@ import itertools
 import json
 import logging
 import os
+import secrets
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -14,7 +16,7 @@ from pathlib import Path
 
 from starlette.middleware import Middleware
 
-from . import render
+from . import conversations, render
 from .documents import SUFFIXES as DOCUMENT_SUFFIXES
 from .errors import ArticleQAError, Stopped
 from .fetch import is_url
@@ -22,7 +24,7 @@ from .ingest import FORMATS, SUPPORTED
 from .library import HISTORY_TURNS, Library, seed_user_index, user_index_dir
 from .library import open as open_library
 from .memory import give_back
-from .settings import MODES, Settings
+from .settings import MODES, Settings, data_home
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no phoning home
 import gradio as gr  # noqa: E402
@@ -212,6 +214,33 @@ def check_upload(name: str, size: int) -> str | None:
     return None
 
 
+def browser_secret() -> str:
+    """The key conversations kept in visitors' browsers are encrypted with: the same across
+    restarts (a new one each start would leave every saved conversation unreadable)."""
+    path = data_home() / "ui-secret"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(24)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(key)
+        return key
+    except OSError:
+        return secrets.token_urlsafe(24)  # unreadable: this run's conversations only
+
+
+def export_file(title: str, turns: list[str]) -> str | None:
+    """The conversation as a Markdown file for the export button (in Gradio's temp folder)."""
+    if not turns:
+        return None
+    folder = tempfile.mkdtemp(prefix="export-", dir=os.environ.get("GRADIO_TEMP_DIR") or None)
+    path = Path(folder) / "conversation.md"
+    path.write_text(conversations.markdown(title or "Conversation", turns), encoding="utf-8")
+    return str(path)
+
+
 def example_questions(lib: Library, n: int = 4) -> list[str]:
     """Questions a first-time user can click, varied: the articles' own question headings ("How to
     ..." ones read as questions), taken from each article in turn, leaving out any that asks what
@@ -280,13 +309,14 @@ def build_app(lib: Library) -> gr.Blocks:
         summary = f"{len(articles)} articles · {sum(counts.values())} passages"
         return render.library_html(articles, counts), gr.update(choices=choices, value=None), summary
 
-    def chat(question: str, messages: list, asked: list[str], k: int, mode: str):
+    def chat(question: str, messages: list, asked: list[str], k: int, mode: str, turns: list[str] | None = None):
         # The chat endpoint is callable from outside the page too: every input is checked.
         messages = messages if isinstance(messages, list) else []
         asked = [a for a in asked if isinstance(a, str)][-HISTORY_TURNS:] if isinstance(asked, list) else []
+        turns = [t for t in turns if isinstance(t, str)] if isinstance(turns, list) else []
         if isinstance(question, str) and not question.strip():
             gr.Warning("Type a question first: the box is empty.")
-            return gr.update(), messages, asked
+            return gr.update(), messages, asked, turns
         shown = question.strip() if isinstance(question, str) else repr(question)[:200]
         messages = [*messages, {"role": "user", "content": render.question_html(shown)}]
         try:
@@ -295,10 +325,45 @@ def build_app(lib: Library) -> gr.Blocks:
             reply = render.error_html(str(exc))
         else:
             reply, asked = render.answer_html(answer), [*asked, question]
-        return "", [*messages, {"role": "assistant", "content": reply}], asked
+            turns = [*turns, render.answer_markdown(answer)]
+        return "", [*messages, {"role": "assistant", "content": reply}], asked, turns
 
-    def pick_example(evt: gr.SelectData, messages: list, asked: list[str], k: int, mode: str):
-        return chat(evt.value["text"], messages, asked, k, mode)
+    def pick_example(evt: gr.SelectData, messages: list, asked: list[str], k: int, mode: str, turns: list[str]):
+        return chat(evt.value["text"], messages, asked, k, mode, turns)
+
+    # -- conversations kept in the visitor's browser --------------------------------------------
+
+    def shown_conversation(saved: dict, conversation: dict | None):
+        """The chat, its context and the sidebar's list for `conversation` (None: a new one)."""
+        c = conversation or {"messages": [], "asked": [], "turns": [], "title": ""}
+        listed = gr.update(choices=conversations.choices(saved), value=conversation and conversation["id"])
+        return c["messages"], c["asked"], c["turns"], saved, listed, export_file(c["title"], c["turns"])
+
+    def save(messages: list, asked: list[str], turns: list[str], saved):
+        saved = conversations.record(saved, messages, asked, turns)
+        return shown_conversation(saved, conversations.opened(saved, saved["current"]))[3:]
+
+    def reopen(saved):
+        saved = conversations.checked(saved)
+        current = conversations.opened(saved, saved["current"])
+        k_value = saved["k"] if isinstance(saved["k"], int) and 1 <= saved["k"] <= MAX_K else gr.update()
+        mode_value = saved["mode"] if saved["mode"] in MODES else gr.update()
+        return *shown_conversation(saved, current), k_value, mode_value
+
+    def open_past(conversation_id: str, saved):
+        saved = conversations.checked(saved)
+        current = conversations.opened(saved, conversation_id)
+        return shown_conversation({**saved, "current": current and current["id"]}, current)
+
+    def start_new(saved):
+        return shown_conversation({**conversations.checked(saved), "current": None}, None)
+
+    def forget_current(saved):
+        saved = conversations.checked(saved)
+        return shown_conversation(conversations.forget(saved, saved["current"]), None)
+
+    def keep_settings(k_value, mode_value, saved):
+        return {**conversations.checked(saved), "k": _whole(k_value), "mode": mode_value}
 
     def upload(files: list[str] | None, request: gr.Request, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
         notes: list[str] = []
@@ -450,6 +515,8 @@ def build_app(lib: Library) -> gr.Blocks:
     examples = example_questions(lib)
     with gr.Blocks(title="articleqa", analytics_enabled=False) as app:
         asked = gr.State([])  # this session's questions, oldest first: the follow-up context
+        turns = gr.State([])  # this conversation's answers as Markdown, with citations (the export)
+        saved = gr.BrowserState(conversations.empty(), storage_key="articleqa-conversations", secret=browser_secret())
         with gr.Sidebar(label="Settings", open=True):
             gr.Markdown("### articleqa\nAnswers from your articles, with the passages that say so.")
             k = gr.Slider(1, MAX_K, value=min(lib.settings.k, MAX_K), step=1, label="Passages to cite")
@@ -460,6 +527,12 @@ def build_app(lib: Library) -> gr.Blocks:
                 info="hybrid: meaning + keywords; dense: meaning only; keyword: exact words (BM25)",
             )
             summary = gr.Markdown(elem_id="aqa-summary")
+            gr.Markdown("#### Conversations\nKept in this browser only.")
+            past = gr.Radio(choices=[], label="Past conversations", elem_id="aqa-past", show_label=False)
+            with gr.Row():
+                new_chat = gr.Button("New", size="sm", elem_id="aqa-new-chat")
+                forget = gr.Button("Delete", size="sm", elem_id="aqa-forget", variant="stop")
+            export = gr.DownloadButton("Export as Markdown", size="sm", elem_id="aqa-export", value=None)
         with gr.Tab("Chat") as chat_tab:
             chatbot = gr.Chatbot(
                 elem_id="aqa-chat",
@@ -528,15 +601,34 @@ def build_app(lib: Library) -> gr.Blocks:
                     undo = gr.Button("Undo the removal", visible=False, elem_id="aqa-undo")
             status = gr.HTML(elem_id="aqa-status")
 
-        chat_io = dict(inputs=[question, chatbot, asked, k, mode], outputs=[question, chatbot, asked])
+        chat_io = dict(inputs=[question, chatbot, asked, k, mode, turns], outputs=[question, chatbot, asked, turns])
         read = dict(concurrency_id="read", concurrency_limit=READ_LIMIT)
         shown = dict(fn=None, js=render.SHOW_LATEST_JS, api_visibility="private")
-        question.submit(chat, **chat_io, api_name="chat", api_visibility="undocumented", **read).then(**shown)
-        send.click(chat, **chat_io, api_visibility="private", **read).then(**shown)
-        chatbot.example_select(
-            pick_example, inputs=[chatbot, asked, k, mode], outputs=chat_io["outputs"], api_visibility="private", **read
-        ).then(**shown)
-        chatbot.clear(lambda: [], outputs=asked, api_visibility="private")
+        kept = dict(
+            fn=save, inputs=[chatbot, asked, turns, saved], outputs=[saved, past, export], api_visibility="private"
+        )
+        conversation = [chatbot, asked, turns, saved, past, export]
+        for replied in (
+            question.submit(chat, **chat_io, api_name="chat", api_visibility="undocumented", **read),
+            send.click(chat, **chat_io, api_visibility="private", **read),
+            chatbot.example_select(
+                pick_example,
+                inputs=[chatbot, asked, k, mode, turns],
+                outputs=chat_io["outputs"],
+                api_visibility="private",
+                **read,
+            ),
+        ):
+            replied.then(**shown)
+            replied.then(**kept)
+        private = dict(api_visibility="private")
+        app.load(reopen, inputs=saved, outputs=[*conversation, k, mode], **private)
+        past.input(open_past, inputs=[past, saved], outputs=conversation, **private).then(**shown)
+        new_chat.click(start_new, inputs=saved, outputs=conversation, **private)
+        chatbot.clear(start_new, inputs=saved, outputs=conversation, **private)
+        forget.click(forget_current, inputs=saved, outputs=conversation, **private)
+        for setting in (k, mode):
+            setting.input(keep_settings, inputs=[k, mode, saved], outputs=saved, **private)
         view = [table, chosen, summary]
         write = dict(api_visibility="undocumented", concurrency_id="write", concurrency_limit=1)
         uploading = files.upload(
