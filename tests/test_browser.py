@@ -286,6 +286,39 @@ def test_conversations_and_settings_survive_a_reload(chromium, site):
         context.close()
 
 
+def test_a_citation_opens_the_whole_article_at_its_passage(chromium, builtin_site):
+    from playwright.sync_api import expect
+
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(builtin_site)
+        page.wait_for_selector("#aqa-question textarea")
+        reply = ask(page, "How long until I see results from exosome serum?")
+        answer = reply.locator(".aqa-lead mark").inner_text()
+        first = reply.locator(".aqa-hit").first
+        title = first.locator(".aqa-hit-title strong").inner_text()
+        first.locator("a.aqa-read").click()
+        reader = page.locator("#aqa-reader")
+        expect(reader.locator("h1")).to_have_text(title)
+        expect(reader.locator("mark.aqa-cited strong")).to_have_text(answer)
+        expect(reader.locator("h2, h3").first).to_be_visible()  # headings as headings
+        page.wait_for_function(
+            "(() => { const r = document.querySelector('#aqa-cited').getBoundingClientRect();"
+            " return r.top >= 0 && r.top < innerHeight; })()",
+            timeout=5_000,
+        )
+        expect(page.locator("#aqa-original")).to_contain_text("Download the original file")
+        with page.expect_download() as download:
+            page.click("#aqa-original")
+        from articleqa.library import CORPUS
+
+        shipped = CORPUS / download.value.suggested_filename  # the file as shipped, not the cleaned text
+        assert Path(download.value.path()).read_bytes() == shipped.read_bytes()
+    finally:
+        context.close()
+
+
 def test_hostile_markup_is_shown_not_run(page):
     from playwright.sync_api import expect
 

@@ -311,3 +311,24 @@ def test_a_file_over_the_passage_limit_is_left_out_with_the_reason(tmp_path, fak
     assert "long" not in lib.index.articles
     with pytest.raises(UnusableFile, match="long.txt: too long"):
         lib.add_bytes(long.encode(), filename="long.txt")
+
+
+def test_an_articles_original_file_is_at_hand_for_download(make_library, tmp_path, corpus):
+    lib = make_library()
+    lib.sync([corpus])
+    synced = lib.articles()[0]
+    assert lib.original(synced.id) == Path(synced.source)
+    uploaded = lib.add_bytes(b"# Kites\n\nA kite needs steady wind.\n", filename="kites.md")
+    kept = lib.original(uploaded.id)
+    assert kept is not None and kept.read_bytes() == b"# Kites\n\nA kite needs steady wind.\n"
+    assert kept.parent.name == "originals" and kept.parent.parent == lib.index.folder
+    Path(synced.source).unlink()
+    assert lib.original(synced.id) is None  # gone from disk: nothing to offer
+
+
+def test_a_builtin_articles_original_is_the_shipped_file():
+    from articleqa.library import open as open_library
+
+    lib = open_library()
+    article = lib.articles()[0]
+    assert lib.original(article.id).name == article.source.split(":", 1)[1]

@@ -518,3 +518,33 @@ def test_an_answer_copies_and_exports_with_its_citation():
     md = render.answer_markdown(answer)
     assert md.startswith("## Where is the food?\n\n**The waggle dance points to food.**")
     assert "1. “Bees”, notes/bees.md, 2024-05-01\n\n> Bees dance. The waggle dance points to food." in md
+
+
+def test_the_reader_shows_the_whole_article_with_the_passage_and_answer_marked():
+    text = (
+        "Intro line.\n\n## How they dance\n\nBees dance. The waggle dance points to food.\n\n• one\n• two\n\nThe end."
+    )
+    article = Article(id="bees", title="Bees <3", text=text, source="notes/bees.md", url="https://example.org/bees")
+    start = text.index("Bees dance.")
+    end = start + len("Bees dance. The waggle dance points to food.")
+    answer = (text.index("The waggle"), end)
+    html = render.reader_html(article, (start, end), answer)
+    assert html.startswith('<article class="aqa-reader"><h1>Bees &lt;3</h1>')
+    assert 'href="https://example.org/bees"' in html  # the source as a link
+    assert "<h3>How they dance</h3>" in html and "##" not in html
+    assert "<ul><li>one</li><li>two</li></ul>" in html
+    assert '<p><span id="aqa-cited"></span><mark class="aqa-cited">Bees dance. </mark>' in html
+    assert '<mark class="aqa-cited"><strong>The waggle dance points to food.</strong></mark>' in html
+    assert "<p>Intro line.</p>" in html and "<p>The end.</p>" in html
+
+
+def test_a_pdf_in_the_reader_shows_where_pages_begin():
+    article = Article(id="p", title="Paper", text="Page one text.\nPage two text.", source="p.pdf", pages=(0, 15))
+    html = render.reader_html(article)
+    assert '<p><span class="aqa-pageno">p. 2</span>Page two text.</p>' in html
+
+
+def test_the_read_link_names_the_article_and_the_spans():
+    hit = make_hit(before="Intro. ")
+    link = render.read_link(hit)
+    assert link.startswith('<a class="aqa-read" href="#aqa-read:bees:7:')

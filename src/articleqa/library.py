@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import threading
 from collections.abc import Callable, Sequence
@@ -39,6 +40,7 @@ log = logging.getLogger("articleqa")
 PACKAGE = Path(__file__).resolve().parent
 CORPUS = PACKAGE / "corpus"
 BUILTIN_SOURCE = "builtin"
+ORIGINALS = "originals"  # uploaded files as they came, beside the index (for the reader's download)
 # Earlier questions that `ask` reads: a follow-up leans on the last few, never on the 21st back.
 HISTORY_TURNS = 20
 Progress = Callable[[float, str], None]
@@ -417,7 +419,42 @@ class Library:
         for skipped_id, _, reason in change.skipped:
             if skipped_id == article.id:
                 raise UnusableFile(f"{stem}: {reason}")
+        self._keep_original(article.id, data, Path(stem).suffix.lower())
         return self.article(article.id)
+
+    def original(self, article_id: str) -> Path | None:
+        """The file an article was read from, when it is still at hand: an uploaded file (kept
+        beside the index), a file of a synced folder, a built-in article; None for web pages (their
+        link is the source) and files that are gone."""
+        article = self.article(article_id)
+        if article.url and is_url(article.source):
+            return None
+        kept = self.index.folder / ORIGINALS if self.index.folder is not None else None
+        if article.source.startswith("upload:") and kept is not None:
+            found = sorted(kept.glob(f"{_safe_id(article_id)}.*"))
+            return found[0] if found else None
+        if article.source.startswith(f"{BUILTIN_SOURCE}:"):
+            path = CORPUS / article.source.split(":", 1)[1]
+        else:
+            path = Path(article.source)
+        return path if path.is_file() else None
+
+    def _keep_original(self, article_id: str, data: bytes, suffix: str) -> None:
+        """Keep an upload's bytes for the reader's download; those of articles no longer in the
+        library go (a removed one's stays until the next upload, so Undo can bring it back whole)."""
+        folder = self.index.folder / ORIGINALS
+        try:
+            folder.mkdir(exist_ok=True)
+            live = {_safe_id(a) for a in self.index.articles}
+            for path in folder.iterdir():
+                if path.stem not in live:
+                    path.unlink(missing_ok=True)
+            for path in folder.glob(f"{_safe_id(article_id)}.*"):
+                path.unlink(missing_ok=True)
+            suffix = suffix if re.fullmatch(r"\.\w{1,5}", suffix) else ".bin"
+            (folder / f"{_safe_id(article_id)}{suffix}").write_bytes(data)
+        except OSError as exc:  # the article is indexed either way; only its download is missing
+            log.warning("could not keep the uploaded file of %s: %s", article_id, exc)
 
     def remove(self, *article_ids: str) -> Change:
         """Remove articles by id and save. A removed file stays out until its content changes."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from html import escape
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from .schema import Answer, Article, Hit
 
@@ -147,9 +147,69 @@ def hit_html(hit: Hit, question: str = "") -> str:
         f'<blockquote class="aqa-passage">{marked_html(hit.text, hit.highlight_start, hit.highlight_end)}</blockquote>'
         f'<p class="aqa-why">{escape(why(hit, question))}</p>'
         f'<details class="aqa-context"><summary>Show in the article</summary>{context_html(hit)}</details>'
+        f"{read_link(hit)}"
         f'<details class="aqa-scores"><summary>Scores</summary><span title="{SCORES_HELP}">'
         f"{escape(relevance(hit))}</span></details></div>"
     )
+
+
+def read_link(hit: Hit) -> str:
+    """The link that opens the whole article in the reader, at this passage (PAGE_JS handles it:
+    the chat's sanitizer keeps a plain fragment link and nothing that would run)."""
+    start, end = hit.chunk.start, hit.chunk.end
+    hs = start + hit.highlight_start if hit.highlight_start is not None else -1
+    he = start + hit.highlight_end if hit.highlight_end is not None else -1
+    target = f"aqa-read:{quote(hit.article.id, safe='')}:{start}:{end}:{hs}:{he}"
+    return f'<a class="aqa-read" href="#{escape(target)}">Read the whole article</a>'
+
+
+def reader_html(article: Article, cited: tuple[int, int] | None = None, answer: tuple[int, int] | None = None) -> str:
+    """A whole article, rendered (headings, paragraphs, lists, page numbers of a PDF), the cited
+    passage marked (id "aqa-cited" on its start, to scroll to) and the answer sentence in bold."""
+    meta = [source_html(article)]
+    meta += [escape(v) for v in (article.author, article.date) if v]
+    out = [f'<article class="aqa-reader"><h1>{escape(article.title)}</h1><p class="aqa-meta">{" · ".join(meta)}</p>']
+    text, pos, listing, anchored = article.text, 0, False, False
+    pages = {p: i + 1 for i, p in enumerate(article.pages) if i}
+    for line in text.split("\n"):
+        a, b = pos, pos + len(line)
+        pos = b + 1
+        page = next((f'<span class="aqa-pageno">p. {n}</span>' for p, n in pages.items() if a <= p <= b), "")
+        if not line.strip():
+            continue
+        heading = _HEADING_LINE.fullmatch(line)
+        bullet = line.startswith("• ")
+        body_start = a + (heading.start(2) if heading else 2 if bullet else 0)
+        inner = _marked_span(text, body_start, b, cited, answer)
+        if cited and not anchored and cited[0] < b and cited[1] > a:
+            inner, anchored = f'<span id="aqa-cited"></span>{inner}', True
+        if bullet != listing:
+            out.append("<ul>" if bullet else "</ul>")
+            listing = bullet
+        if heading:
+            level = min(6, len(heading.group(1)) + 1)
+            out.append(f"{page}<h{level}>{inner}</h{level}>")
+        elif bullet:
+            out.append(f"<li>{page}{inner}</li>")
+        else:
+            out.append(f"<p>{page}{inner}</p>")
+    if listing:
+        out.append("</ul>")
+    return "".join(out) + "</article>"
+
+
+def _marked_span(text: str, a: int, b: int, cited, answer) -> str:
+    """text[a:b], escaped, with the part inside `cited` in <mark> and inside `answer` in <strong>."""
+    cuts = sorted({a, b, *(x for span in (cited, answer) if span for x in span if a < x < b)})
+    pieces = []
+    for x, y in zip(cuts, cuts[1:]):
+        piece = escape(text[x:y])
+        if answer and answer[0] <= x and y <= answer[1]:
+            piece = f"<strong>{piece}</strong>"
+        if cited and cited[0] <= x and y <= cited[1]:
+            piece = f'<mark class="aqa-cited">{piece}</mark>'
+        pieces.append(piece)
+    return "".join(pieces)
 
 
 def why(hit: Hit, question: str) -> str:
@@ -261,6 +321,12 @@ details.aqa-scores { font-size: .8em; color: var(--body-text-color); opacity: .8
 details.aqa-scores summary { cursor: pointer; }
 .aqa-confidence { cursor: help; border-bottom: 1px dotted currentColor; }
 .aqa-copy-text { display: none; }
+a.aqa-read { font-size: .85em; margin-left: .2em; }
+.aqa-hidden { display: none !important; }
+.aqa-reader { max-width: 46em; margin: 0 auto; line-height: 1.6; }
+.aqa-reader h1 { font-size: 1.5em; margin: .2em 0; }
+.aqa-reader mark.aqa-cited { background: rgba(250, 204, 21, .35); color: inherit; }
+.aqa-pageno { float: right; font-size: .75em; opacity: .86; margin-left: .6em; }
 button.aqa-copy { font-size: .8em; padding: .1em .6em; margin: 0 0 .4em; border-radius: 6px; cursor: pointer;
   border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary);
   color: var(--body-text-color); }
@@ -366,5 +432,31 @@ document.addEventListener('click', (event) => {
 });
 """
 
+# "Read the whole article": the link's target goes to the server through a hidden box and button.
+READ_JS = """
+document.addEventListener('click', (event) => {
+  const link = event.target.closest('a.aqa-read');
+  if (!link) return;
+  event.preventDefault();
+  const box = document.querySelector('#aqa-read-request textarea, #aqa-read-request input');
+  const go = document.querySelector('#aqa-read-go');
+  if (!box || !go) return;
+  box.value = link.getAttribute('href').slice(1);
+  box.dispatchEvent(new Event('input', { bubbles: true }));
+  setTimeout(() => go.click(), 50);
+});
+"""
+
+# After the reader opens: the cited passage in view.
+SHOW_CITED_JS = """
+() => {
+  const show = () => {
+    const cited = document.querySelector('#aqa-cited');
+    if (cited) cited.scrollIntoView({ block: 'start' });
+  };
+  for (const wait of [0, 100, 300]) setTimeout(show, wait);
+}
+"""
+
 # What the page runs once loaded (gr.Blocks.launch(js=...)).
-PAGE_JS = "() => {" + FOLD_SETTINGS_JS + FILTER_JS + COPY_JS + "}"
+PAGE_JS = "() => {" + FOLD_SETTINGS_JS + FILTER_JS + COPY_JS + READ_JS + "}"

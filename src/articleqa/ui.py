@@ -7,12 +7,14 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from html import escape as html_escape
 from pathlib import Path
+from urllib.parse import unquote
 
 from starlette.middleware import Middleware
 
@@ -362,6 +364,25 @@ def build_app(lib: Library) -> gr.Blocks:
         saved = conversations.checked(saved)
         return shown_conversation(conversations.forget(saved, saved["current"]), None)
 
+    def open_reader(target: str):
+        """The whole article a "Read the whole article" link names, at its passage."""
+        try:
+            _, quoted, *numbers = (target or "").split(":")
+            start, end, hs, he = (int(n) for n in numbers)
+            article = lib.article(unquote(quoted))
+        except (ValueError, ArticleQAError):
+            return gr.update(), gr.update(), gr.update()
+        answer = (hs, he) if 0 <= hs < he else None
+        html = render.reader_html(article, (start, end), answer)
+        path = lib.original(article.id)
+        download = gr.update(visible=False, value=None)
+        if path is not None:
+            folder = tempfile.mkdtemp(prefix="original-", dir=os.environ.get("GRADIO_TEMP_DIR") or None)
+            copy = Path(folder) / path.name
+            shutil.copyfile(path, copy)  # served from Gradio's temp folder, never from where it lies
+            download = gr.update(visible=True, value=str(copy), label=f"Download the original file ({path.name})")
+        return html, gr.Tabs(selected="reader"), download
+
     def keep_settings(k_value, mode_value, saved):
         return {**conversations.checked(saved), "k": _whole(k_value), "mode": mode_value}
 
@@ -533,73 +554,83 @@ def build_app(lib: Library) -> gr.Blocks:
                 new_chat = gr.Button("New", size="sm", elem_id="aqa-new-chat")
                 forget = gr.Button("Delete", size="sm", elem_id="aqa-forget", variant="stop")
             export = gr.DownloadButton("Export as Markdown", size="sm", elem_id="aqa-export", value=None)
-        with gr.Tab("Chat") as chat_tab:
-            chatbot = gr.Chatbot(
-                elem_id="aqa-chat",
-                autoscroll=False,  # SHOW_LATEST_JS scrolls to the question and its answer instead
-                show_label=False,
-                height="72vh",
-                layout="bubble",
-                placeholder="Ask a question about the articles. Every answer cites the passages it comes from.",
-                examples=[{"text": q} for q in examples] or None,
-                # Replies are HTML built by render.py with every article and user string escaped;
-                # Gradio's sanitizer stays on as a second line of defence.
-                sanitize_html=True,
-                latex_delimiters=[],
-                allow_tags=False,
-                feedback_options=None,
-                buttons=[],  # a copy of a reply would be its HTML source
-            )
-            with gr.Row(equal_height=True):
-                question = gr.Textbox(
-                    placeholder="Ask a question about the articles…",
+        with gr.Tabs(selected="chat") as tabs:
+            with gr.Tab("Chat", id="chat") as chat_tab:
+                chatbot = gr.Chatbot(
+                    elem_id="aqa-chat",
+                    autoscroll=False,  # SHOW_LATEST_JS scrolls to the question and its answer instead
                     show_label=False,
-                    scale=8,
-                    max_lines=4,
-                    elem_id="aqa-question",
-                    autofocus=True,
+                    height="72vh",
+                    layout="bubble",
+                    placeholder="Ask a question about the articles. Every answer cites the passages it comes from.",
+                    examples=[{"text": q} for q in examples] or None,
+                    # Replies are HTML built by render.py with every article and user string escaped;
+                    # Gradio's sanitizer stays on as a second line of defence.
+                    sanitize_html=True,
+                    latex_delimiters=[],
+                    allow_tags=False,
+                    feedback_options=None,
+                    buttons=[],  # a copy of a reply would be its HTML source
                 )
-                send = gr.Button("Ask", variant="primary", scale=1, elem_id="aqa-ask")
-        with gr.Tab("Library") as library_tab:
-            removed = gr.State(None)  # the article this visitor just removed, for Undo
-            busy = gr.State(False)
-            watch = gr.Timer(2.0, active=False)
-            busy_note = gr.HTML(elem_id="aqa-activity")
-            gr.Textbox(
-                label="Filter the list",
-                placeholder="a word of the title, source or id",
-                elem_id="aqa-filter",
-                max_lines=1,
-            )
-            table = gr.HTML(elem_id="aqa-library")
-            with gr.Row():
-                with gr.Column():
-                    files = gr.File(
-                        label=(
-                            f"Add articles ({', '.join(UPLOAD_TYPES)}; up to {MAX_UPLOAD_BYTES // 2**20} MB of"
-                            f" text or {MAX_DOCUMENT_UPLOAD_BYTES // 2**20} MB for PDF, DOCX and EPUB)"
-                        ),
-                        file_count="multiple",
-                        file_types=list(UPLOAD_TYPES),
-                        elem_id="aqa-upload",
+                with gr.Row(equal_height=True):
+                    question = gr.Textbox(
+                        placeholder="Ask a question about the articles…",
+                        show_label=False,
+                        scale=8,
+                        max_lines=4,
+                        elem_id="aqa-question",
+                        autofocus=True,
                     )
-                    with gr.Row():
-                        link = gr.Textbox(
-                            label="Add from a link",
-                            placeholder="https://…",
-                            elem_id="aqa-link",
-                            scale=4,
+                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="aqa-ask")
+            with gr.Tab("Library", id="library") as library_tab:
+                removed = gr.State(None)  # the article this visitor just removed, for Undo
+                busy = gr.State(False)
+                watch = gr.Timer(2.0, active=False)
+                busy_note = gr.HTML(elem_id="aqa-activity")
+                gr.Textbox(
+                    label="Filter the list",
+                    placeholder="a word of the title, source or id",
+                    elem_id="aqa-filter",
+                    max_lines=1,
+                )
+                table = gr.HTML(elem_id="aqa-library")
+                with gr.Row():
+                    with gr.Column():
+                        files = gr.File(
+                            label=(
+                                f"Add articles ({', '.join(UPLOAD_TYPES)}; up to {MAX_UPLOAD_BYTES // 2**20} MB of"
+                                f" text or {MAX_DOCUMENT_UPLOAD_BYTES // 2**20} MB for PDF, DOCX and EPUB)"
+                            ),
+                            file_count="multiple",
+                            file_types=list(UPLOAD_TYPES),
+                            elem_id="aqa-upload",
                         )
-                        fetch_link = gr.Button("Add link", elem_id="aqa-add-link", scale=1, min_width=90)
-                    stop_adding = gr.Button("Cancel adding", elem_id="aqa-cancel", size="sm", variant="secondary")
-                with gr.Column():
-                    chosen = gr.Dropdown(label="Remove an article", choices=[], elem_id="aqa-remove-choice")
-                    drop = gr.Button("Remove", variant="stop", elem_id="aqa-remove")
-                    with gr.Row(visible=False) as confirm_row:
-                        confirm = gr.Button("Yes, remove it", variant="stop", elem_id="aqa-remove-confirm")
-                        keep_it = gr.Button("Keep it", elem_id="aqa-remove-keep")
-                    undo = gr.Button("Undo the removal", visible=False, elem_id="aqa-undo")
-            status = gr.HTML(elem_id="aqa-status")
+                        with gr.Row():
+                            link = gr.Textbox(
+                                label="Add from a link",
+                                placeholder="https://…",
+                                elem_id="aqa-link",
+                                scale=4,
+                            )
+                            fetch_link = gr.Button("Add link", elem_id="aqa-add-link", scale=1, min_width=90)
+                        stop_adding = gr.Button("Cancel adding", elem_id="aqa-cancel", size="sm", variant="secondary")
+                    with gr.Column():
+                        chosen = gr.Dropdown(label="Remove an article", choices=[], elem_id="aqa-remove-choice")
+                        drop = gr.Button("Remove", variant="stop", elem_id="aqa-remove")
+                        with gr.Row(visible=False) as confirm_row:
+                            confirm = gr.Button("Yes, remove it", variant="stop", elem_id="aqa-remove-confirm")
+                            keep_it = gr.Button("Keep it", elem_id="aqa-remove-keep")
+                        undo = gr.Button("Undo the removal", visible=False, elem_id="aqa-undo")
+                status = gr.HTML(elem_id="aqa-status")
+            with gr.Tab("Reader", id="reader"):
+                reader = gr.HTML(
+                    '<p class="aqa-note">Choose <em>Read the whole article</em> under a cited passage.</p>',
+                    elem_id="aqa-reader",
+                )
+                original = gr.DownloadButton("Download the original file", visible=False, elem_id="aqa-original")
+        # Filled in by READ_JS when a "Read the whole article" link is clicked.
+        read_request = gr.Textbox(elem_id="aqa-read-request", elem_classes="aqa-hidden", show_label=False)
+        read_go = gr.Button("Open", elem_id="aqa-read-go", elem_classes="aqa-hidden")
 
         chat_io = dict(inputs=[question, chatbot, asked, k, mode, turns], outputs=[question, chatbot, asked, turns])
         read = dict(concurrency_id="read", concurrency_limit=READ_LIMIT)
@@ -629,6 +660,9 @@ def build_app(lib: Library) -> gr.Blocks:
         forget.click(forget_current, inputs=saved, outputs=conversation, **private)
         for setting in (k, mode):
             setting.input(keep_settings, inputs=[k, mode, saved], outputs=saved, **private)
+        read_go.click(open_reader, inputs=read_request, outputs=[reader, tabs, original], **private).then(
+            fn=None, js=render.SHOW_CITED_JS, **private
+        )
         view = [table, chosen, summary]
         write = dict(api_visibility="undocumented", concurrency_id="write", concurrency_limit=1)
         uploading = files.upload(
