@@ -27,9 +27,13 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(PIP) install -q -e '.[test]'
 	touch $@
 
+# axe-core, the accessibility checker the browser tests inject into the page (from npm).
+$(VENV)/axe/node_modules/axe-core/axe.min.js: | $(VENV)/bin/python
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/axe axe-core@4 >/dev/null
+
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test $(VENV)/axe/node_modules/axe-core/axe.min.js
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }

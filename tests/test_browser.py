@@ -161,7 +161,7 @@ def test_uploaded_article_is_indexed_and_cited(page, tmp_path):
     page.get_by_role("tab", name="Chat").click()
     reply = ask(page, "Can axolotls regrow their limbs?")
     expect(reply.locator(".aqa-hit").first).to_contain_text("Axolotl care")
-    expect(reply.locator(".aqa-hit").first).to_contain_text("upload:axolotl.md")
+    expect(reply.locator(".aqa-hit").first).to_contain_text("axolotl.md (uploaded)")
 
 
 def test_an_uploaded_pdf_is_answered_with_its_page(page):
@@ -298,7 +298,7 @@ def test_a_citation_opens_the_whole_article_at_its_passage(chromium, builtin_sit
         answer = reply.locator(".aqa-lead mark").inner_text()
         first = reply.locator(".aqa-hit").first
         title = first.locator(".aqa-hit-title strong").inner_text()
-        first.locator("a.aqa-read").click()
+        first.get_by_role("link", name="Read the whole article").click()
         reader = page.locator("#aqa-reader")
         expect(reader.locator("h1")).to_have_text(title)
         expect(reader.locator("mark.aqa-cited strong")).to_have_text(answer)
@@ -319,6 +319,42 @@ def test_a_citation_opens_the_whole_article_at_its_passage(chromium, builtin_sit
         context.close()
 
 
+AXE = Path(__file__).resolve().parents[1] / ".venv" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def serious_violations(page) -> list[str]:
+    """axe-core's WCAG 2.1 A/AA checks on the page as it is: the serious and critical findings."""
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        """async () => {
+          const result = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa']}});
+          return result.violations.filter(v => ['serious', 'critical'].includes(v.impact))
+            .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).slice(0, 5).join(', '));
+        }"""
+    )
+    return found
+
+
+@pytest.mark.skipif(not AXE.exists(), reason="axe-core is installed by `make install-test` (npm)")
+def test_chat_reader_and_library_pass_axe(chromium, builtin_site):
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(builtin_site)
+        page.wait_for_selector("#aqa-question textarea")
+        assert page.get_by_label("Your question").count() == 1  # the question box has a label
+        reply = ask(page, "How long until I see results from exosome serum?")
+        assert serious_violations(page) == []
+        reply.get_by_role("link", name="Read the whole article").first.click()
+        page.wait_for_selector("#aqa-reader article")
+        assert serious_violations(page) == []
+        page.get_by_role("tab", name="Library").click()
+        page.wait_for_selector("#aqa-library table")
+        assert serious_violations(page) == []
+    finally:
+        context.close()
+
+
 def test_hostile_markup_is_shown_not_run(page):
     from playwright.sync_api import expect
 
@@ -327,7 +363,7 @@ def test_hostile_markup_is_shown_not_run(page):
     hit = reply.locator(".aqa-hit").first
     expect(hit).to_contain_text(f"Glacier notes {IMG}")  # the title, as text
     expect(hit.locator(".aqa-passage")).to_contain_text(SCRIPT)
-    hit.locator("summary").click()
+    hit.locator("summary", has_text="Show in the article").click()
     expect(hit.locator(".aqa-article")).to_contain_text(SCRIPT)
     page.get_by_role("tab", name="Library").click()
     expect(page.locator("#aqa-library")).to_contain_text(f"Glacier notes {IMG}")

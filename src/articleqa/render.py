@@ -95,7 +95,7 @@ def answer_html(answer: Answer) -> str:
     return (
         f'<div class="aqa-reply"><p class="aqa-lead"><mark>{text_html(answer.text)}</mark></p>{copy}{searched}'
         f'<p class="aqa-note"><span class="aqa-confidence" title="{CONFIDENCE_HELP}">Confidence '
-        f'{answer.confidence:.2f} <span aria-hidden="true">ⓘ</span></span>'
+        f"{answer.confidence:.2f}</span>"
         f" · from {len(answer.hits)} cited {sources}:</p>"
         f"{passages}</div>"
     )
@@ -133,7 +133,7 @@ def hit_html(hit: Hit, question: str = "") -> str:
     article = hit.article
     where = " › ".join(hit.chunk.headings)
     heading = f' <span class="aqa-where">› {escape(where)}</span>' if where else ""
-    meta = [source_html(article)]
+    meta = [source_html(article) if safe_url(article.url) else read_link(hit, friendly_source(article))]
     if hit.page_label:
         meta.append(f'<span class="aqa-page">{escape(hit.page_label)}</span>')
     if article.author:
@@ -153,14 +153,25 @@ def hit_html(hit: Hit, question: str = "") -> str:
     )
 
 
-def read_link(hit: Hit) -> str:
+def friendly_source(article: Article) -> str:
+    """A file's name as a person knows it: "paper.pdf (uploaded)", "002_….txt (built-in)", the
+    base name of a path (not the whole path)."""
+    kind, _, rest = article.source.partition(":")
+    if kind == "upload" and rest:
+        return f"{rest} (uploaded)"
+    if kind == "builtin" and rest:
+        return f"{rest} (built-in)"
+    return article.source.replace("\\", "/").rsplit("/", 1)[-1] or article.source
+
+
+def read_link(hit: Hit, label: str = "Read the whole article") -> str:
     """The link that opens the whole article in the reader, at this passage (PAGE_JS handles it:
     the chat's sanitizer keeps a plain fragment link and nothing that would run)."""
     start, end = hit.chunk.start, hit.chunk.end
     hs = start + hit.highlight_start if hit.highlight_start is not None else -1
     he = start + hit.highlight_end if hit.highlight_end is not None else -1
     target = f"aqa-read:{quote(hit.article.id, safe='')}:{start}:{end}:{hs}:{he}"
-    return f'<a class="aqa-read" href="#{escape(target)}">Read the whole article</a>'
+    return f'<a class="aqa-read" href="#{escape(target)}">{escape(label)}</a>'
 
 
 def reader_html(article: Article, cited: tuple[int, int] | None = None, answer: tuple[int, int] | None = None) -> str:
@@ -225,6 +236,10 @@ def why(hit: Hit, question: str) -> str:
     return "Why: " + "; ".join(reasons or ["the nearest passage found, a weak match"]) + "."
 
 
+# Words that add emphasis to a question, not a topic: never shown as "same words".
+_FILLER = {"exactly", "really", "actually", "truly", "basically", "precisely", "anyway"}
+
+
 def shared_words(question: str, text: str) -> list[str]:
     """The question's key words (as the question writes them) that the text has too, in any form
     ("exosomes" matches "exosome")."""
@@ -233,6 +248,8 @@ def shared_words(question: str, text: str) -> list[str]:
     have = content_terms(text)
     out: list[str] = []
     for word in re.findall(r"[^\W_][\w'-]*", question):
+        if word.lower() in _FILLER:
+            continue
         terms = content_terms(word)
         if terms and terms <= have and word.lower() not in (w.lower() for w in out):
             out.append(word)
@@ -333,6 +350,7 @@ button.aqa-copy { font-size: .8em; padding: .1em .6em; margin: 0 0 .4em; border-
 .aqa-hit { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: .55em .75em; margin: .5em 0; }
 .aqa-hit-title { font-size: .95em; }
 .aqa-rank { color: var(--color-accent); font-weight: 600; }
+.show-api, .info-text, .max_value, .or { color: var(--body-text-color-subdued) !important; }
 .aqa-where { color: var(--body-text-color); opacity: .86; font-size: .9em; }
 .aqa-meta { font-size: .8em; color: var(--body-text-color); opacity: .86; margin: .15em 0 .35em;
   overflow-wrap: anywhere; }
