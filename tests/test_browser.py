@@ -118,6 +118,9 @@ def test_answer_cites_its_passage_in_context(page):
     first = reply.locator(".aqa-hit").first
     expect(first).to_contain_text("How honeybees communicate")
     expect(first.locator(".aqa-passage mark")).to_contain_text("waggle dance")
+    # Why it was chosen, in words; the numbers stay folded until asked for.
+    expect(first.locator(".aqa-why")).to_contain_text("Why: close in meaning to your question; same words:")
+    expect(first.locator("details.aqa-scores span")).to_be_hidden()
     context = first.locator(".aqa-article")
     expect(context).to_be_hidden()
     first.locator("summary", has_text="Show in the article").click()
@@ -440,6 +443,10 @@ def test_the_question_and_its_answer_land_in_view(chromium, builtin_site, width,
             assert page.evaluate(IN_VIEW) == {"lead": True, "question": True, "wide": 0}, question
         page.get_by_role("tab", name="Library").click()
         page.wait_for_selector("#aqa-library table")
+        assert page.evaluate("document.documentElement.scrollWidth - innerWidth") <= 0
+        page.get_by_role("tab", name="Chat").click()
+        page.get_by_role("link", name="Read the whole article").first.click()
+        page.wait_for_selector("#aqa-reader article")
         assert page.evaluate("document.documentElement.scrollWidth - innerWidth") <= 0
     finally:
         context.close()
