@@ -346,6 +346,9 @@ def test_chat_reader_and_library_pass_axe(chromium, builtin_site):
         page.goto(builtin_site)
         page.wait_for_selector("#aqa-question textarea")
         assert page.get_by_label("Your question").count() == 1  # the question box has a label
+        # A card names what it says in other words (the question's "fast" is the passage's "quickly").
+        said_otherwise = ask(page, "How fast do results show up?")
+        assert "≈" in " ".join(said_otherwise.locator(".aqa-why").all_inner_texts())
         reply = ask(page, "How long until I see results from exosome serum?")
         assert serious_violations(page) == []
         reply.get_by_role("link", name="Read the whole article").first.click()

@@ -332,3 +332,19 @@ def test_a_builtin_articles_original_is_the_shipped_file():
     lib = open_library()
     article = lib.articles()[0]
     assert lib.original(article.id).name == article.source.split(":", 1)[1]
+
+
+def test_the_words_a_passage_says_differently_are_named(tmp_path, real_embedder):
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "hair.md").write_text(
+        "# Hair care\n\nExosome serums may strengthen delicate, brittle hair and calm an irritated scalp. "
+        "Apply them twice a week after washing.\n"
+    )
+    (folder / "tea.md").write_text("# Green tea\n\nGreen tea is steamed soon after picking.\n")
+    lib = articleqa.open([folder], index_dir=tmp_path / "idx", embedder=real_embedder)
+    hits = lib.search("Can exosomes help fragile hair?", k=2)
+    similar = lib.similar_words("Can exosomes help fragile hair?", hits)
+    assert hits[0].article.id == "hair" and ("fragile", "brittle") in similar[0]
+    assert all(mine not in {"exosomes", "hair"} for mine, _ in similar[0])  # same words are not "similar"
+    assert lib.similar_words("anything", []) == []

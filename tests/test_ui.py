@@ -548,3 +548,8 @@ def test_the_read_link_names_the_article_and_the_spans():
     hit = make_hit(before="Intro. ")
     link = render.read_link(hit)
     assert link.startswith('<a class="aqa-read" href="#aqa-read:bees:7:')
+
+
+def test_why_names_words_said_differently():
+    html = render.answer_html(make_answer(make_hit()), [[("meal", "food")]])
+    assert "Why: close in meaning to your question; “meal” ≈ “food”; same words: food." in html

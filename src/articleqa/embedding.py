@@ -126,6 +126,12 @@ class Embedder:
             vectors, tokens = self._torch_encode_tokens([text], 1, False)
         return vectors[0], tokens[0]
 
+    def content_words(self, text: str) -> list[str] | None:
+        """The word each content token vector of `text` belongs to, in order; None where only
+        torch runs the model (its tokenizer is not read for this)."""
+        fast = self._fast()
+        return fast.content_words(text) if fast is not None else None
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces per text, as the model's tokenizer counts them (no special tokens)."""
         if not texts:

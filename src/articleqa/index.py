@@ -341,6 +341,12 @@ class Index:
             out[pos] = self.segments[s].tokens.maxsim(query_tokens, rows)
         return out
 
+    def token_vectors(self, key: int) -> np.ndarray:
+        """One passage's content token vectors, decoded, in the order of its word pieces."""
+        for s, _, rows in self.locate([key]).groups():
+            return self.segments[s].tokens.vectors(rows)
+        return np.zeros((0, self.dim), np.float32)
+
     def best_match(self, query_tokens: np.ndarray, keys: Sequence[int]) -> np.ndarray:
         """For each question token, its best cosine among all tokens of these passages."""
         parts = [self.segments[s].tokens.best_match(query_tokens, rows) for s, _, rows in self.locate(keys).groups()]

@@ -15,6 +15,7 @@ import numpy as np
 from . import answer as _answer
 from . import build, storage
 from .build import Change
+from .chunking import embed_text
 from .embedding import Embedder, canonical_name
 from .errors import (
     ArticleQAError,
@@ -28,6 +29,7 @@ from .errors import (
 from .fetch import is_url, read_url
 from .index import MANIFEST, Index
 from .ingest import Ingested, Skipped, parse, read_paths, require_articles
+from .lexical import content_terms
 from .milvus import Store, check_store, connect
 from .retrieve import check_mode, search_index
 from .schema import Answer, Article, Hit
@@ -43,6 +45,8 @@ BUILTIN_SOURCE = "builtin"
 ORIGINALS = "originals"  # uploaded files as they came, beside the index (for the reader's download)
 # Earlier questions that `ask` reads: a follow-up leans on the last few, never on the 21st back.
 HISTORY_TURNS = 20
+# How close two word pieces' contextual vectors must be to call the words the same meaning.
+SIMILAR_WORD = 0.6
 Progress = Callable[[float, str], None]
 
 
@@ -339,6 +343,38 @@ class Library:
                 if replied is not None:
                     return replied
         return _answer.compose(question, query, hits, evidence=evidence, rule=self.abstention, history=history)
+
+    def similar_words(self, question: str, hits: Sequence[Hit]) -> list[list[tuple[str, str]]]:
+        """For each hit, the question's words it says in other words: (question word, passage word)
+        pairs where a word piece of the question finds its closest piece of the passage (their
+        contextual token vectors, cosine >= SIMILAR_WORD) in a different word. For explaining a
+        passage ("fragile" ~ "delicate"); `ask` itself does not spend the time."""
+        words_of = getattr(self.embedder, "content_words", None)
+        asked = words_of(question) if words_of is not None and hits else None
+        if not asked:
+            return [[] for _ in hits]
+        _, query_tokens = self._encode_query(question)
+        if len(asked) != len(query_tokens):
+            return [[] for _ in hits]
+        index = self.index
+        out = []
+        for hit in hits:
+            vectors = index.token_vectors(hit.chunk.key)
+            said = words_of(embed_text(hit.article, hit.chunk))
+            pairs: list[tuple[str, str]] = []
+            if said and len(said) == len(vectors):
+                cosines = query_tokens @ vectors.T / np.linalg.norm(vectors, axis=1).clip(1e-12)
+                literal = content_terms(hit.article.title + " " + hit.text)
+                for i, word in enumerate(asked):
+                    j = int(np.argmax(cosines[i]))
+                    theirs = said[j]
+                    mine = content_terms(word)
+                    if cosines[i, j] < SIMILAR_WORD or not mine or mine <= literal or mine & content_terms(theirs):
+                        continue
+                    if all(w.lower() != word.lower() for w, _ in pairs) and theirs.isalpha():
+                        pairs.append((word, theirs))
+            out.append(pairs[:3])
+        return out
 
     # -- changing --------------------------------------------------------------------------
 

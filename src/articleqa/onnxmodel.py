@@ -91,6 +91,25 @@ class OnnxEncoder:
             self._counter = counter
         return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
 
+    def content_words(self, text: str) -> list[str]:
+        """For each content word piece of `text` as the model reads it (the rows `content_tokens`
+        keeps, in order), the whole word it is part of."""
+        encoding = self._tokenizer.encode(text)
+        ids = np.array(encoding.ids, dtype=np.int64)
+        content = ~np.isin(ids, self._skip)
+        if not content.any():
+            content = ~np.isin(ids, self._special)
+        spans: dict[int, tuple[int, int]] = {}
+        for word, (start, end) in zip(encoding.word_ids, encoding.offsets, strict=True):
+            if word is not None:
+                a, b = spans.get(word, (start, end))
+                spans[word] = (min(a, start), max(b, end))
+        return [
+            text[slice(*spans[w])] if w is not None else ""
+            for w, keep in zip(encoding.word_ids, content, strict=True)
+            if keep
+        ]
+
     def encode_tokens(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
         vectors, tokens = [], []
         for text in texts:  # one at a time: no padding, so every position is a real token

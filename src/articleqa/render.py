@@ -8,7 +8,7 @@ HTML block on a single line passes through it untouched.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from urllib.parse import quote, urlsplit
 
@@ -69,12 +69,14 @@ def error_html(message: str) -> str:
     return f'<div class="aqa-error"><strong>Cannot answer that.</strong> {text_html(message)}</div>'
 
 
-def answer_html(answer: Answer) -> str:
+def answer_html(answer: Answer, similar: Sequence[Sequence[tuple[str, str]]] | None = None) -> str:
     """The chat reply: the answer sentence and its cited passages, or an honest "not covered"."""
     searched = ""
     if answer.query and answer.query != answer.question:
         searched = f'<p class="aqa-note">Searched as: “{text_html(answer.query)}”</p>'
-    passages = "".join(hit_html(h, answer.query or answer.question) for h in answer.hits)
+    similar = list(similar or [])
+    similar += [()] * (len(answer.hits) - len(similar))
+    passages = "".join(hit_html(h, answer.query or answer.question, s) for h, s in zip(answer.hits, similar))
     if not answer.found:
         nearest = ""
         if answer.hits:
@@ -127,7 +129,7 @@ def answer_markdown(answer: Answer) -> str:
     return "\n".join(lines)
 
 
-def hit_html(hit: Hit, question: str = "") -> str:
+def hit_html(hit: Hit, question: str = "", similar: Sequence[tuple[str, str]] = ()) -> str:
     """One cited passage: where it comes from, why it was chosen (in words, the numbers behind a
     toggle), the answer span marked."""
     article = hit.article
@@ -145,7 +147,7 @@ def hit_html(hit: Hit, question: str = "") -> str:
         f"<strong>{escape(article.title)}</strong>{heading}</div>"
         f'<div class="aqa-meta">{" · ".join(meta)}</div>'
         f'<blockquote class="aqa-passage">{marked_html(hit.text, hit.highlight_start, hit.highlight_end)}</blockquote>'
-        f'<p class="aqa-why">{escape(why(hit, question))}</p>'
+        f'<p class="aqa-why">{escape(why(hit, question, similar))}</p>'
         f'<details class="aqa-context"><summary>Show in the article</summary>{context_html(hit)}</details>'
         f"{read_link(hit)}"
         f'<details class="aqa-scores"><summary>Scores</summary><span title="{SCORES_HELP}">'
@@ -223,11 +225,14 @@ def _marked_span(text: str, a: int, b: int, cited, answer) -> str:
     return "".join(pieces)
 
 
-def why(hit: Hit, question: str) -> str:
-    """Why the passage was chosen, in words: close in meaning, and the question's words it shares."""
+def why(hit: Hit, question: str, similar: Sequence[tuple[str, str]] = ()) -> str:
+    """Why the passage was chosen, in words: close in meaning, the question's words it says in
+    other words ("fast" ≈ "quickly", from Library.similar_words), the words it shares."""
     reasons = []
     if (hit.dense_rank is not None and hit.dense_rank <= 3) or (hit.sentence_score or 0) >= 0.5:
         reasons.append("close in meaning to your question")
+    if similar:
+        reasons.append(", ".join(f"“{mine}” ≈ “{theirs}”" for mine, theirs in similar))
     shared = shared_words(question, f"{hit.article.title} {' '.join(hit.chunk.headings)} {hit.text}")
     if shared:
         reasons.append("same words: " + ", ".join(shared[:6]))

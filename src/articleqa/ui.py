@@ -338,10 +338,11 @@ def build_app(lib: Library) -> gr.Blocks:
         messages = [*messages, {"role": "user", "content": render.question_html(shown)}]
         try:
             answer = lib.ask(question, k=_whole(k), mode=mode, history=asked)
+            similar = lib.similar_words(answer.query, answer.hits)
         except ArticleQAError as exc:
             reply = render.error_html(str(exc))
         else:
-            reply, asked = render.answer_html(answer), [*asked, question]
+            reply, asked = render.answer_html(answer, similar), [*asked, question]
             turns = [*turns, render.answer_markdown(answer)]
         return "", [*messages, {"role": "assistant", "content": reply}], asked, turns
 
