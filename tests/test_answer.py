@@ -14,19 +14,44 @@ PREVIOUS = "What are exosomes?"
 # -- follow-ups ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("question", ["and for hair?", "who said that?", "what about plant ones?", "which ones?"])
-def test_a_follow_up_is_searched_with_the_previous_question(question):
-    assert is_follow_up(question)
-    assert resolve(question, ["Tell me about acne", PREVIOUS]) == f"{PREVIOUS} {question}"
+ABOUT_EXOSOMES = {"exosom", "skin"}.intersection  # what a library about exosomes is about (lexical.common)
 
 
 @pytest.mark.parametrize(
     "question",
-    ["What are the benefits of exosomes for acne-prone skin?", "How do stem cells differ from exosomes?"],
+    [
+        "and for hair?",
+        "who said that?",
+        "what about plant ones?",
+        "which ones?",
+        "is it safe for sensitive skin?",  # an unnamed subject, though "skin" is the library's topic
+        "how often?",
+        "morning or night?",
+        "for rosacea too?",
+        "even if it's oily?",
+        "what changed?",
+        "who describes them as packages?",
+    ],
+)
+def test_a_follow_up_is_searched_with_the_previous_question(question):
+    assert is_follow_up(question, ABOUT_EXOSOMES)
+    assert resolve(question, ["Tell me about acne", PREVIOUS], ABOUT_EXOSOMES) == f"{PREVIOUS} {question}"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What are the benefits of exosomes for acne-prone skin?",
+        "How do stem cells differ from exosomes?",
+        "Is there a discount code?",
+        "What do exosomes carry inside them?",  # the pronoun's subject is in the question
+        "Are exosomes used in hair care too?",
+        "Is it a good idea to use exosomes after a chemical peel?",
+    ],
 )
 def test_a_self_contained_question_is_searched_as_is_even_with_history(question):
-    assert not is_follow_up(question)
-    assert resolve(question, [PREVIOUS]) == question
+    assert not is_follow_up(question, ABOUT_EXOSOMES)
+    assert resolve(question, [PREVIOUS], ABOUT_EXOSOMES) == question
 
 
 def test_without_history_a_follow_up_is_searched_alone():

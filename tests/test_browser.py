@@ -119,7 +119,8 @@ def test_answer_cites_its_passage_in_context(page):
     expect(first).to_contain_text("How honeybees communicate")
     expect(first.locator(".aqa-passage mark")).to_contain_text("waggle dance")
     # Why it was chosen, in words; the numbers stay folded until asked for.
-    expect(first.locator(".aqa-why")).to_contain_text("Why: close in meaning to your question; same words:")
+    expect(first.locator(".aqa-why")).to_contain_text("Why: close in meaning to your question;")
+    expect(first.locator(".aqa-why")).to_contain_text("“bees” ≈ “honeybees”; same words: tell, food.")
     expect(first.locator("details.aqa-scores span")).to_be_hidden()
     context = first.locator(".aqa-article")
     expect(context).to_be_hidden()

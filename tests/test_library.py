@@ -100,9 +100,10 @@ def test_add_bytes_never_uses_the_file_name_as_a_path(tmp_path, make_library, mo
     assert article.title == "Passwords"
     assert article.source == "upload:passwd.md"
     assert "passwd" in make_library(work / "idx").index.articles
-    # Nothing named after the upload exists anywhere, in particular not at ../../etc/passwd.md.
+    # Nothing named after the upload exists outside the index, in particular not at ../../etc/passwd.md;
+    # inside it, the kept original is named after the article id.
     assert not (tmp_path / "etc").exists()
-    assert [p for p in tmp_path.rglob("*passwd*")] == []
+    assert [p for p in tmp_path.rglob("*passwd*")] == [work / "idx" / "originals" / "passwd.md"]
 
 
 def test_add_bytes_windows_path_and_odd_name(make_library):

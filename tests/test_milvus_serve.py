@@ -56,7 +56,7 @@ def client(url):
 
 
 def titles(answer) -> list[str]:
-    return [h["title"] for h in answer["hits"]]
+    return [h["article"]["title"] for h in answer["hits"]]
 
 
 def test_two_servers_share_one_library_on_milvus(tmp_path, milvus_server):
@@ -84,7 +84,7 @@ def test_two_servers_share_one_library_on_milvus(tmp_path, milvus_server):
         for other in (b, a):
             for mode in ("dense", "hybrid"):
                 answer = other.predict(question="Can axolotls regrow limbs?", k=5, mode=mode, api_name="/search")
-                assert "Axolotl care" not in [h["title"] for h in answer["hits"]]
+                assert "Axolotl care" not in [h["article"]["title"] for h in answer["hits"]]
     finally:
         for proc in (one, two):
             proc.terminate()

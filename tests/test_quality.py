@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import articleqa
+from articleqa.answer import is_follow_up
 from articleqa.errors import ArticleQAError
 from articleqa.evaluate import evaluate_questions, load_questions
 
@@ -188,3 +189,11 @@ def test_results_do_not_repeat_a_passage_and_span_several_articles(lib):
             shorter = min(a.chunk.end - a.chunk.start, b.chunk.end - b.chunk.start)
             assert shared <= 0.5 * shorter, (a.chunk.id, b.chunk.id)
     assert len({h.article.id for h in hits}) >= 3
+
+
+def test_follow_up_or_standalone_is_decided_right_on_a_written_set(lib):
+    # 103 conversations over the built-in articles, written by someone who never saw the code
+    # (tests/data/followup-decision.jsonl; docs/evaluation.md): is the last question a follow-up?
+    items = [json.loads(line) for line in (DATA / "followup-decision.jsonl").read_text().splitlines()]
+    right = sum(is_follow_up(i["question"], lib.index.lexical.common) == i["follow_up"] for i in items)
+    assert right / len(items) >= 0.95, right

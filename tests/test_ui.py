@@ -313,6 +313,19 @@ def test_api_reports_user_errors_as_messages(server):
 
 
 @pytest.mark.slow
+def test_a_follow_up_leans_on_the_last_answered_question_not_an_off_topic_one(server):
+    visitor = client(server[0])
+    _, chat = visitor.predict("What are exosomes?", [], 3, "hybrid", api_name="/chat")
+    _, chat = visitor.predict("What is the capital of France?", chat, 3, "hybrid", api_name="/chat")
+    assert "Not covered" in str(chat[-1])
+    _, chat = visitor.predict("and for hair?", chat, 3, "hybrid", api_name="/chat")
+    assert "Searched as: “What are exosomes? and for hair?”" in str(chat[-1])
+    # A complete question after another stands alone, pronoun or not.
+    _, chat = visitor.predict("What do exosomes carry inside them?", chat, 3, "hybrid", api_name="/chat")
+    assert "Searched as" not in str(chat[-1])
+
+
+@pytest.mark.slow
 def test_conversations_are_kept_per_session(server):
     alice, bob = client(server[0]), client(server[0])
     _, chat = alice.predict("What are exosomes?", [], 3, "hybrid", api_name="/chat")

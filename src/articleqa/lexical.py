@@ -190,6 +190,12 @@ class BM25:
         """The terms that occur in some live passage."""
         return {t for t in terms if any(self._live_postings(t))}
 
+    def common(self, terms: set[str], share: float = 0.5) -> set[str]:
+        """The terms at least `share` of the live passages hold: what the library is about."""
+        return {
+            t for t in terms if sum(len(f[0]) for f in self._live_postings(t) if f is not None) >= share * self.size
+        }
+
     def query(self, query: str) -> Matches:
         """The question's terms with their postings in each segment, ready to score."""
         terms = []

@@ -322,7 +322,7 @@ class Library:
         follow-up ("and for hair?") is searched together with the question before it.
         """
         question, k, mode, history = self.check(question, k=k, mode=mode, history=history)
-        query = _answer.resolve(question, history)
+        query = _answer.resolve(question, history, self.index.lexical.common)
         index = self.index
         if not len(index):
             empty = _answer.Evidence(0.0, 0.0, 0.0)

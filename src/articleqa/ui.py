@@ -342,7 +342,10 @@ def build_app(lib: Library) -> gr.Blocks:
         except ArticleQAError as exc:
             reply = render.error_html(str(exc))
         else:
-            reply, asked = render.answer_html(answer, similar), [*asked, question]
+            reply = render.answer_html(answer, similar)
+            # Only answered questions are context for a follow-up: "and for hair?" after an
+            # off-topic question leans on the last topic the articles did answer.
+            asked = [*asked, question] if answer.found else asked
             turns = [*turns, render.answer_markdown(answer)]
         return "", [*messages, {"role": "assistant", "content": reply}], asked, turns
 
