@@ -74,6 +74,12 @@ _LEADING = {
     "versus", "vs", "than", "instead", "plus", "even", "besides", "between", "against", "like", "into", "over",
     "under", "through", "within", "beyond", "until", "since", "per", "via",
 }  # fmt: skip
+_INTERJECTION = re.compile(
+    r"^((haha+|lol|hmm+|ok(ay)?|oh|ah|wait|well|yes|yeah|right|alright|sure|thanks|thank you|cool|great|got it|i see)"
+    r"\b[\s,.!:;\u2013\u2014-]*)+",
+    re.IGNORECASE,
+)
+_NAME = re.compile(r"\b[A-Z][a-z]+(\s+[A-Z][a-z]+)+\b")  # "Sophia Moradi": a name is a subject of its own
 _ADVERBS = {"right", "just", "only", "even", "maybe", "also", "still", "mostly"}
 _CONJUNCTIONS = {"so", "and", "but", "then", "wait", "ok", "okay", "well"}
 _TRAILING = {"too", "then", "again", "instead", "either", "also", "though"}
@@ -132,7 +138,8 @@ def is_follow_up(question: str, common: Callable[[set[str]], set[str]] | None = 
     rosacea too?", "who describes them as packages?"). A question that names what the library is
     about (`common`: the terms most of its passages hold, such as "exosomes") stands alone, even
     with a pronoun or a "too" in it ("What do exosomes carry inside them?")."""
-    text = question.strip().lower()
+    original = _INTERJECTION.sub("", question.strip())  # "haha ok, and pineapple?" -> "and pineapple?"
+    text = original.lower()
     tokens = [w.lower() for w in words(text)]
     if not tokens:
         return False
@@ -163,8 +170,8 @@ def is_follow_up(question: str, common: Callable[[set[str]], set[str]] | None = 
     vague = len(tokens) <= 2 and any(t in _QUESTION_WORDS or not content_terms(t) - _GENERIC for t in tokens)
     if first in _LEADING or elliptical or not terms or vague:  # "how exactly", "what changed?"
         return True
-    if tokens[0] not in _QUESTION_WORDS and len(tokens) <= 4 and "or" in tokens:
-        return True
+    if tokens[0] not in _QUESTION_WORDS and len(tokens) <= 4 and not _NAME.search(original):
+        return True  # a fragment without a question of its own: "RNA?", "storage requirements?"
     return any(t in _PRONOUNS for t in tokens)
 
 
