@@ -18,31 +18,46 @@ from .text import words
 
 # Weights next to cosine similarity when choosing the answer sentence (docs/how-it-works.md).
 LEXICAL_WEIGHT = 0.3
-TYPE_WEIGHT = 0.3
+TYPE_WEIGHT = 0.45
 QUESTION_PENALTY = 0.1
 _NUMBER = r"(\d+|a|one|two|three|four|five|six|seven|eight|nine|ten|twelve|few|several|couple of)"
+_DURATION = re.compile(
+    rf"\b{_NUMBER}\s+(seconds?|minutes?|hours?|days?|nights?|weeks?|months?|years?)\b"
+    r"|\b(daily|weekly|monthly|overnight|immediately|every (day|night|week|morning|evening))\b",
+    re.IGNORECASE,
+)
 _ANSWER_TYPES = [
+    (re.compile(r"\bhow (long|soon|quickly|fast|often)\b", re.IGNORECASE), _DURATION),
     (
-        re.compile(r"\b(how (long|soon|quickly|fast|often)|when)\b", re.IGNORECASE),
+        re.compile(r"\b(when|what (year|century|decade|date|month)|which (year|century))\b", re.IGNORECASE),
         re.compile(
-            rf"\b{_NUMBER}\s+(seconds?|minutes?|hours?|days?|nights?|weeks?|months?|years?)\b"
-            r"|\b(daily|weekly|monthly|overnight|immediately|every (day|night|week|morning|evening))\b",
+            _DURATION.pattern + r"|\b(1[0-9]{3}|20[0-9]{2})s?\b|\bcentur(y|ies)\b|\b(BC|AD)\b"
+            r"|\b(January|February|March|April|May|June|July|August|September|October|November|December)\b",
             re.IGNORECASE,
         ),
+    ),
+    (
+        re.compile(r"\b(where|what (country|city|region|town|river|lake|sea)|which (country|city|region))\b", re.I),
+        re.compile(r"\b(in|at|near|from|into|through|between|to|across|along)\s+(the\s+)?[A-Z][a-z]+"),
     ),
     (
         re.compile(r"\b(who|whom|whose)\b", re.IGNORECASE),
-        re.compile(r"\b(Dr|Prof|Mr|Ms|Mrs)\.\s|\b(explains|says|said|notes|according to)\b"),
+        re.compile(
+            r"\b(Dr|Prof|Mr|Ms|Mrs)\.\s|\b(explains|says|said|notes|according to)\b|\b[A-Z][a-z]+ [A-Z][a-z]+\b"
+        ),
     ),
     (
         re.compile(
-            r"\bhow (much|many|hot|cold|warm|big|large|small|far|deep|high|tall|heavy|old)\b"
-            r"|\bwhat (percentage|proportion|price|cost|temperature|size|age)\b",
+            r"\bhow (much|many|hot|cold|warm|big|large|small|far|deep|high|tall|heavy|old|wide)\b"
+            r"|\bwhat (percentage|proportion|price|cost|temperature|size|age|length|depth|height|area|number)\b",
             re.IGNORECASE,
         ),
-        re.compile(rf"\d|\bpercent\b|[%$€£°]|\b{_NUMBER}\s+(degrees?|percent|times|grams?|minutes?|hours?)\b"),
+        re.compile(rf"\d|\bpercent\b|[%$€£°]|\b{_NUMBER}\b|\b(hundred|thousand|million|billion)\b"),
     ),
 ]
+# How much the question's word pieces matching a sentence's word pieces count (token vectors, the
+# late-interaction signal at sentence level), next to the sentence vector's cosine.
+TOKEN_WEIGHT = 0.5
 
 _PRONOUNS = {
     "it", "its", "they", "them", "their", "theirs", "that", "this", "those", "these",
@@ -80,6 +95,7 @@ _INTERJECTION = re.compile(
     re.IGNORECASE,
 )
 _NAME = re.compile(r"\b[A-Z][a-z]+(\s+[A-Z][a-z]+)+\b")  # "Sophia Moradi": a name is a subject of its own
+_POSSESSIVES = {"his", "her", "hers", "their", "theirs", "him", "them", "its"}
 _ADVERBS = {"right", "just", "only", "even", "maybe", "also", "still", "mostly"}
 _CONJUNCTIONS = {"so", "and", "but", "then", "wait", "ok", "okay", "well"}
 _TRAILING = {"too", "then", "again", "instead", "either", "also", "though"}
@@ -162,10 +178,16 @@ def is_follow_up(question: str, common: Callable[[set[str]], set[str]] | None = 
         if unnamed and not (common is not None and named_before.strip() and common(content_terms(named_before))):
             return True
         before += " " + clause
+    first = next((t for t in tokens if t not in _ADVERBS), tokens[0])  # "right after washing?"
+    if first in _LEADING and len(tokens) <= 5:
+        return True  # "for which skin types?"
+    # Someone's or something's, with nothing named before it: "what's his analogy for exosomes?"
+    owner = next((i for i, t in enumerate(tokens) if t in _POSSESSIVES), None)
+    if owner is not None and not (common is not None and common(content_terms(" ".join(tokens[:owner])))):
+        return True
     terms = content_terms(text) - _GENERIC
     if common is not None and common(terms):
         return False
-    first = next((t for t in tokens if t not in _ADVERBS), tokens[0])  # "right after washing?"
     elliptical = tokens[-1] in _TRAILING or text.rstrip(" ?!.").endswith("as well")
     vague = len(tokens) <= 2 and any(t in _QUESTION_WORDS or not content_terms(t) - _GENERIC for t in tokens)
     if first in _LEADING or elliptical or not terms or vague:  # "how exactly", "what changed?"
@@ -212,22 +234,29 @@ def highlight(
     sentences: Sequence[tuple[list[tuple[int, int]], np.ndarray]],
     *,
     question: str | None = None,
+    token_matches: Sequence[np.ndarray | None] = (),
 ) -> list[Hit]:
     """Mark in each hit the sentence that best answers the query (offsets into hit.text).
 
     `sentences` gives, per hit, its sentence spans and their unit vectors. A sentence scores its
     cosine similarity to the question, plus LEXICAL_WEIGHT times the share of the question's
     content terms in it, plus TYPE_WEIGHT when it holds the kind of thing asked for (a duration
-    for "how long", a person for "who"); a sentence that is itself a question is no answer.
+    for "how long", a year for "when", a place for "where", a person for "who", a number for "how
+    many"), plus TOKEN_WEIGHT times how well the question's word pieces find their match among the
+    sentence's (`token_matches`, per hit, where given); a sentence that is itself a question is
+    no answer.
     """
     query_terms = content_terms(query)
     wanted = answer_type(question or query)
     out: list[Hit] = []
-    for hit, (spans, vectors) in zip(hits, sentences):
+    matches = list(token_matches) + [None] * (len(hits) - len(token_matches))
+    for hit, (spans, vectors), matched in zip(hits, sentences, matches):
         if not spans:
             out.append(hit)
             continue
         sims = vectors @ query_vector.reshape(-1)
+        if matched is not None and len(matched) == len(spans):
+            sims = sims + TOKEN_WEIGHT * matched
         best, best_score = 0, -1e9
         for i, (s, e) in enumerate(spans):
             sentence = hit.text[s:e]
@@ -236,11 +265,34 @@ def highlight(
             if wanted is not None and wanted.search(sentence):
                 score += TYPE_WEIGHT
             if sentence.rstrip().endswith("?"):
-                score -= QUESTION_PENALTY
+                # A question restates, it does not answer: its word-piece match is no merit either.
+                score -= QUESTION_PENALTY + (TOKEN_WEIGHT * float(matched[i]) if matched is not None else 0.0)
             if score > best_score:
                 best, best_score = i, score
         start, end = spans[best]
         out.append(replace(hit, highlight_start=start, highlight_end=end, highlight_score=round(best_score, 4)))
+    return out
+
+
+def sentence_token_match(
+    spans: Sequence[tuple[int, int]],
+    query_tokens: np.ndarray,
+    passage_tokens: np.ndarray,
+    offsets: Sequence[tuple[int, int]],
+) -> np.ndarray | None:
+    """For each sentence (`spans`, offsets into the passage): the mean over the question's word
+    pieces of their best cosine among the sentence's word pieces (`passage_tokens`, unit rows,
+    at `offsets` in the passage). None when the pieces do not line up with the passage."""
+    if len(offsets) != len(passage_tokens) or not len(query_tokens):
+        return None
+    cosines = query_tokens @ passage_tokens.T
+    starts = np.array([a for a, _ in offsets])
+    ends = np.array([b for _, b in offsets])
+    out = np.zeros(len(spans), np.float32)
+    for i, (s, e) in enumerate(spans):
+        inside = np.nonzero((starts >= s) & (ends <= e))[0]
+        if len(inside):
+            out[i] = float(cosines[:, inside].max(axis=1).mean())
     return out
 
 

@@ -126,11 +126,39 @@ class Embedder:
             vectors, tokens = self._torch_encode_tokens([text], 1, False)
         return vectors[0], tokens[0]
 
-    def content_words(self, text: str) -> list[str] | None:
-        """The word each content token vector of `text` belongs to, in order; None where only
-        torch runs the model (its tokenizer is not read for this)."""
+    def content_offsets(self, text: str) -> list[tuple[int, int]]:
+        """Where in `text` each of its content token vectors' word pieces lies, in their order."""
         fast = self._fast()
-        return fast.content_words(text) if fast is not None else None
+        if fast is not None:
+            return fast.content_offsets(text)
+        offsets, _, content = self._torch_content(text)
+        return [o for o, keep in zip(offsets, content, strict=True) if keep]
+
+    def content_words(self, text: str) -> list[str]:
+        """The whole word each content token vector of `text` belongs to, in order."""
+        fast = self._fast()
+        if fast is not None:
+            return fast.content_words(text)
+        offsets, word_ids, content = self._torch_content(text)
+        spans: dict[int, tuple[int, int]] = {}
+        for word, (a, b) in zip(word_ids, offsets, strict=True):
+            if word is not None:
+                start, end = spans.get(word, (a, b))
+                spans[word] = (min(start, a), max(end, b))
+        return [
+            text[slice(*spans[w])] if w is not None else "" for w, keep in zip(word_ids, content, strict=True) if keep
+        ]
+
+    def _torch_content(self, text: str):
+        """The word pieces of `text` as sentence-transformers' tokenizer gives them to the model:
+        offsets, word numbers, and which are content (the rows of the token vectors)."""
+        tokenizer = self._model.tokenizer
+        encoded = tokenizer(text, truncation=True, max_length=self.max_tokens, return_offsets_mapping=True)
+        ids = np.array(encoded["input_ids"], dtype=np.int64)
+        content = ~np.isin(ids, _skip_ids(tokenizer))
+        if not content.any():
+            content = ~np.isin(ids, np.array(sorted(tokenizer.all_special_ids), dtype=np.int64))
+        return [tuple(o) for o in encoded["offset_mapping"]], encoded.word_ids(), content
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces per text, as the model's tokenizer counts them (no special tokens)."""

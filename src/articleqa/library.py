@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import shutil
@@ -332,7 +333,9 @@ class Library:
         with stage("highlight"), single_threaded():
             # From the same snapshot as the hits: an upload may swap in a new index meanwhile.
             sentences = [index.sentences_of(h.chunk) for h in hits]
-            hits = _answer.highlight(hits, query, vector, sentences, question=question)
+            # The answer is the top passage's sentence: it alone gets the word-piece look.
+            top = [self._sentence_token_match(index, hits[0], sentences[0][0], tokens)] if hits else []
+            hits = _answer.highlight(hits, query, vector, sentences, question=question, token_matches=top)
             matches = index.best_match(tokens, [h.chunk.key for h in hits])
             evidence = _answer.evidence(query, vector, hits, sentences, index.lexical, word_matches=matches)
             asked = _answer.about_article(question) if hits else None
@@ -538,6 +541,26 @@ class Library:
         )
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _sentence_token_match(self, index: Index, hit: Hit, spans, query_tokens) -> np.ndarray | None:
+        """How well the question's word pieces find their match in each sentence of `hit`."""
+        if query_tokens is None or not spans or not hasattr(self.embedder, "content_offsets"):
+            return None  # a stand-in embedder (tests, benchmarks) has no word pieces
+        offsets = self._piece_offsets(embed_text(hit.article, hit.chunk), len(hit.chunk.text))
+        if offsets is None:
+            return None
+        vectors = index.token_vectors(hit.chunk.key)
+        vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-12)
+        return _answer.sentence_token_match(spans, query_tokens, vectors, offsets)
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - a library lives as long as its process; passages repeat
+    def _piece_offsets(self, text: str, passage_chars: int) -> tuple[tuple[int, int], ...] | None:
+        """Where the content word pieces of a passage's embedded text lie in the passage itself."""
+        offsets = self.embedder.content_offsets(text)
+        if offsets is None:
+            return None
+        base = len(text) - passage_chars
+        return tuple((a - base, b - base) for a, b in offsets)
 
     def _encode_query(self, query: str) -> tuple[np.ndarray, np.ndarray]:
         """The question's vector and its content token vectors, from one forward pass."""

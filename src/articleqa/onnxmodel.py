@@ -91,14 +91,24 @@ class OnnxEncoder:
             self._counter = counter
         return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
 
-    def content_words(self, text: str) -> list[str]:
-        """For each content word piece of `text` as the model reads it (the rows `content_tokens`
-        keeps, in order), the whole word it is part of."""
+    def _content(self, text: str):
+        """The encoding of `text` and which of its word pieces are content (`content_tokens`' rows)."""
         encoding = self._tokenizer.encode(text)
         ids = np.array(encoding.ids, dtype=np.int64)
         content = ~np.isin(ids, self._skip)
         if not content.any():
             content = ~np.isin(ids, self._special)
+        return encoding, content
+
+    def content_offsets(self, text: str) -> list[tuple[int, int]]:
+        """Where in `text` each content word piece lies, in the order of its token vectors."""
+        encoding, content = self._content(text)
+        return [tuple(o) for o, keep in zip(encoding.offsets, content, strict=True) if keep]
+
+    def content_words(self, text: str) -> list[str]:
+        """For each content word piece of `text` as the model reads it (the rows `content_tokens`
+        keeps, in order), the whole word it is part of."""
+        encoding, content = self._content(text)
         spans: dict[int, tuple[int, int]] = {}
         for word, (start, end) in zip(encoding.word_ids, encoding.offsets, strict=True):
             if word is not None:
