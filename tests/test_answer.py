@@ -208,3 +208,23 @@ def test_compose_without_hits_says_to_add_articles():
     answer = compose("anything?", "anything?", [], evidence=Evidence(0.0, 0.0, 0.0), rule=RULE)
     assert answer.found is False
     assert "no articles" in answer.reason
+
+
+@pytest.mark.parametrize(
+    ("question", "picked", "settled"),
+    [
+        ("Which green tea is the best?", 0, False),  # "brewed from dried leaves" judges nothing
+        ("Which green tea is the best?", 1, True),  # "tastes best at eighty degrees" does
+        ("Is green tea safe for children?", 2, False),
+        ("What's the best way to brew green tea?", 0, True),  # a how-to, not a judgement
+    ],
+)
+def test_a_question_asking_for_a_judgement_needs_a_passage_that_passes_one(question, picked, settled):
+    spans = sentence_spans_of(TEXT)
+    vectors = np.stack([unit(0), unit(1), unit(2)])
+    [hit] = highlight([make_hit()], question, unit(picked), [(spans, vectors)])
+    answer = compose(question, question, [hit], evidence=Evidence(0.9, 1.0, 1.0), rule=RULE)
+    assert answer.found is settled
+    if not settled:
+        assert answer.reason.startswith("The articles don't settle this")
+        assert answer.hits == (hit,)  # the nearest passages stay, for a look

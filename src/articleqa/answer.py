@@ -296,6 +296,20 @@ def sentence_token_match(
     return out
 
 
+# Questions that ask for a judgement, and the words a sentence that passes one uses.
+_JUDGEMENT = re.compile(
+    r"\b(the (best|worst|top|safest|most effective)(?! (way|ways|time|method|approach|order|moment|place|step))"
+    r"|recommend|should i (buy|get|try|choose)"
+    r"|worth (it|the money|buying)|(is|are) ([\w-]+ ){1,3}(safe|dangerous|harmful))\b",
+    re.IGNORECASE,
+)
+_VERDICT = re.compile(
+    r"\b(best|worst|better|top|safe|safer|safest|safety|unsafe|risks?|dangerous|harmful|side effects?"
+    r"|recommend\w*|effective|worth|choose|prefer\w*|ideal|superior|avoid)\b",
+    re.IGNORECASE,
+)
+
+
 def answer_type(question: str) -> re.Pattern | None:
     """What a factoid question asks for, as a pattern an answering sentence would match."""
     for asks, looks_like in _ANSWER_TYPES:
@@ -316,7 +330,21 @@ def compose(
     """Build the Answer: found or not, the short answer text and a one-line reason."""
     found = bool(hits) and rule.decide(evidence)
     confidence = round(float(max(0.0, min(1.0, evidence.sentence))), 4)
-    if found:
+    judged = _JUDGEMENT.search(question)
+    if found and judged and not _VERDICT.search(hits[0].highlight or hits[0].text):
+        # "What is the best moisturizer?" answered by "Allow the serum to absorb before moisturizer"
+        # is a confident miss: the passage is near the subject but passes no judgement on it.
+        asked = judged.group(0).lower()
+        said = (
+            "whether it is safe"
+            if re.search(r"safe|dangerous|harmful", asked)
+            else "which one is best"
+            if re.search(r"best|worst|top|most effective", asked)
+            else "which one to choose"
+        )
+        text, found = "", False
+        reason = f"The articles don't settle this: the closest passage does not say {said} (nearest passages below)."
+    elif found:
         text = hits[0].highlight or hits[0].text
         reason = ""
     elif not hits:
