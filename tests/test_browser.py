@@ -327,7 +327,10 @@ AXE = Path(__file__).resolve().parents[1] / ".venv" / "axe" / "node_modules" / "
 
 
 def serious_violations(page) -> list[str]:
-    """axe-core's WCAG 2.1 A/AA checks on the page as it is: the serious and critical findings."""
+    """axe-core's WCAG 2.1 A/AA checks on the page once it is still (no output is being updated,
+    which Gradio shows faded): the serious and critical findings."""
+    page.wait_for_function("!document.querySelector('.pending, .generating')", timeout=10_000)
+    page.wait_for_timeout(400)  # the fade back in
     page.add_script_tag(path=str(AXE))
     found = page.evaluate(
         """async () => {

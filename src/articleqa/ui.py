@@ -700,7 +700,9 @@ def build_app(lib: Library) -> gr.Blocks:
         undo.click(
             restore, inputs=removed, outputs=[status, *view, undo, removed], **{**write, "api_visibility": "private"}
         )
-        watch.tick(activity, inputs=busy, outputs=[busy_note, *view, busy], api_visibility="private")
+        watch.tick(
+            activity, inputs=busy, outputs=[busy_note, *view, busy], api_visibility="private", show_progress="hidden"
+        )
         library_tab.select(lambda: gr.Timer(active=True), outputs=watch, api_visibility="private")
         link_io = dict(inputs=link, outputs=[link, status, *view], show_progress_on=link, **write)
         fetching = fetch_link.click(add_link, api_name="add_link", **link_io)
