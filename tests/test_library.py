@@ -349,3 +349,18 @@ def test_the_words_a_passage_says_differently_are_named(tmp_path, real_embedder)
     assert hits[0].article.id == "hair" and ("fragile", "brittle") in similar[0]
     assert all(mine not in {"exosomes", "hair"} for mine, _ in similar[0])  # same words are not "similar"
     assert lib.similar_words("anything", []) == []
+
+
+def test_a_question_about_one_article_goes_deep_into_it(make_library, tmp_path):
+    # The cap of 3 passages per article makes room for other articles when several compete; with
+    # only one or two among the best candidates it would fill the list with weaker matches.
+    folder = tmp_path / "two"
+    folder.mkdir()
+    reach = " ".join(f"The river Rhine reach flows past town number {j} on its way." for j in range(12))
+    (folder / "rivers.md").write_text("# Rivers\n\n" + "\n\n".join(f"## Reach {i}\n\n{reach}" for i in range(8)))
+    (folder / "tea.md").write_text("# Tea\n\nGreen tea is steamed soon after picking and sold in every town.\n")
+    lib = make_library()
+    lib.sync([folder])
+    hits = lib.search("river Rhine reach flows past town", k=5, mode="keyword")
+    assert "tea" in {c.article.id for c in lib.search("town", k=10, mode="keyword")}  # tea competes, weakly
+    assert [h.article.id for h in hits].count("rivers") == 5

@@ -183,7 +183,10 @@ def _search(index, query, query_vector, k, mode, settings, per_article, query_to
                 candidates = fuse(signals, weights_for(settings), method=settings.fusion)
     cap = settings.per_article if per_article is None else per_article
     with stage("fusion"):
-        picked = diversify(index.spans([c.key for c in candidates]), candidates, k=k, per_article=cap)
+        spans = index.spans([c.key for c in candidates])
+        if per_article is None and len({spans[c.key][0] for c in candidates[: 2 * k]}) < COMPETING:
+            cap = 0  # one or two articles hold the best candidates: let the best one go deep
+        picked = diversify(spans, candidates, k=k, per_article=cap)
         chunks = index.chunks_for([c.key for c in picked])
         return [_hit(index, c, chunk, rank) for rank, (c, chunk) in enumerate(zip(picked, chunks), start=1)]
 
@@ -196,6 +199,11 @@ def _keyword_candidates(index: Index, query: str, n: int):
 
 def _as_dict(scores, keys) -> dict[int, float]:
     return {int(r): float(s) for s, r in zip(scores, keys) if r >= 0}
+
+
+# How many articles must be among the best 2k candidates for the cap of passages per article to
+# apply (docs/evaluation.md): with fewer, the question is about one or two articles.
+COMPETING = 3
 
 
 def diversify(spans: Mapping[int, Span], candidates: list[Candidate], *, k: int, per_article: int) -> list[Candidate]:
