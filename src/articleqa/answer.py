@@ -305,7 +305,8 @@ _JUDGEMENT = re.compile(
 )
 _VERDICT = re.compile(
     r"\b(best|worst|better|top|safe|safer|safest|safety|unsafe|risks?|dangerous|harmful|side effects?"
-    r"|recommend\w*|effective|worth|choose|prefer\w*|ideal|superior|avoid)\b",
+    r"|recommend\w*|effective|worth|choose|prefer\w*|ideal|superior|avoid|damag\w*|harm\w*|toxic\w*"
+    r"|hazard\w*|irritat\w*|injur\w*|deadly|lethal|poison\w*|gentle|approved)\b",
     re.IGNORECASE,
 )
 

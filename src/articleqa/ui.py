@@ -364,11 +364,15 @@ def build_app(lib: Library) -> gr.Blocks:
         saved = conversations.record(saved, messages, asked, turns)
         return shown_conversation(saved, conversations.opened(saved, saved["current"]))[3:]
 
-    def reopen(saved):
+    def reopen(saved, messages: list):
         saved = conversations.checked(saved)
-        current = conversations.opened(saved, saved["current"])
         k_value = saved["k"] if isinstance(saved["k"], int) and 1 <= saved["k"] <= MAX_K else gr.update()
         mode_value = saved["mode"] if saved["mode"] in MODES else gr.update()
+        if messages:  # asked before the saved conversation came back (a quick click): keep it, as a new one
+            saved = {**saved, "current": None}
+            listed = gr.update(choices=conversations.choices(saved), value=None)
+            return gr.update(), gr.update(), gr.update(), saved, listed, gr.update(), k_value, mode_value
+        current = conversations.opened(saved, saved["current"])
         return *shown_conversation(saved, current), k_value, mode_value
 
     def open_past(conversation_id: str, saved):
@@ -673,7 +677,7 @@ def build_app(lib: Library) -> gr.Blocks:
             replied.then(**shown)
             replied.then(**kept)
         private = dict(api_visibility="private")
-        app.load(reopen, inputs=saved, outputs=[*conversation, k, mode], **private)
+        app.load(reopen, inputs=[saved, chatbot], outputs=[*conversation, k, mode], **private)
         past.input(open_past, inputs=[past, saved], outputs=conversation, **private).then(**shown)
         new_chat.click(start_new, inputs=saved, outputs=conversation, **private)
         chatbot.clear(start_new, inputs=saved, outputs=conversation, **private)
