@@ -66,9 +66,12 @@ def run(library, questions: list[str], *, warmup: int = 3, width: int = 1280) ->
             browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             page = browser.new_page(viewport={"width": width, "height": 900})
             for n, question in enumerate([*questions[:warmup], *questions]):
-                if n % 10 == 0:  # a long chat grows the page; start over now and then, as users do
+                if n % 10 == 0:  # a long chat grows the page; start a new conversation now and then, as users do
                     page.goto(app.local_url)
                     page.wait_for_selector("#aqa-question textarea")
+                    page.wait_for_timeout(300)  # the kept conversation comes back first
+                    page.click("#aqa-new-chat")
+                    page.wait_for_function("!document.querySelector('#aqa-chat [data-testid=\"bot\"]')")
                 page.fill("#aqa-question textarea", question)
                 page.evaluate(_ARM)
                 page.press("#aqa-question textarea", "Enter")
