@@ -6,6 +6,7 @@ passage, chosen by its embedding similarity to the question plus how many questi
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -99,12 +100,18 @@ _POSSESSIVES = {"his", "her", "hers", "their", "theirs", "him", "them", "its"}
 _ADVERBS = {"right", "just", "only", "even", "maybe", "also", "still", "mostly"}
 _CONJUNCTIONS = {"so", "and", "but", "then", "wait", "ok", "okay", "well"}
 _TRAILING = {"too", "then", "again", "instead", "either", "also", "though"}
-# Words of a question that name no subject of their own ("how often?", "what changed?").
-_GENERIC = content_terms(
+# Words of a question that name no subject of their own ("how often?", "what changed?"); stemmed
+# on first use (the stemmer and stop words load with bm25s, not at import: start-up time).
+_GENERIC_WORDS = (
     "change changed work works help use used happen mean differ difference cost costs take make need say good better "
     "best result results effect effects thing things way time long price worth safe right kind type part much many "
     "often exactly really actually truly basically source sources"
 )
+
+
+@functools.cache
+def _generic() -> frozenset[str]:
+    return frozenset(content_terms(_GENERIC_WORDS))
 
 
 @dataclass(frozen=True)
@@ -185,11 +192,11 @@ def is_follow_up(question: str, common: Callable[[set[str]], set[str]] | None = 
     owner = next((i for i, t in enumerate(tokens) if t in _POSSESSIVES), None)
     if owner is not None and not (common is not None and common(content_terms(" ".join(tokens[:owner])))):
         return True
-    terms = content_terms(text) - _GENERIC
+    terms = content_terms(text) - _generic()
     if common is not None and common(terms):
         return False
     elliptical = tokens[-1] in _TRAILING or text.rstrip(" ?!.").endswith("as well")
-    vague = len(tokens) <= 2 and any(t in _QUESTION_WORDS or not content_terms(t) - _GENERIC for t in tokens)
+    vague = len(tokens) <= 2 and any(t in _QUESTION_WORDS or not content_terms(t) - _generic() for t in tokens)
     if first in _LEADING or elliptical or not terms or vague:  # "how exactly", "what changed?"
         return True
     if tokens[0] not in _QUESTION_WORDS and len(tokens) <= 4 and not _NAME.search(original):
@@ -385,11 +392,16 @@ _ASKS_DATE = re.compile(
     r"|\b(publication|release) date\b|\bhow old is\b",
     re.IGNORECASE,
 )
-_ABOUT_WORDS = content_terms(
+_ABOUT = (
     "wrote write writes written author authors writer writers authored penned published publish publication "
     "released release posted dated date year article articles paper papers report reports book document "
     "piece post study came come appeared old"
 )
+
+
+@functools.cache
+def _about_words() -> frozenset[str]:
+    return frozenset(content_terms(_ABOUT))
 
 
 def about_article(question: str) -> str | None:
@@ -409,7 +421,7 @@ def byline_answer(
     article's first passage; or an honest "it does not say". `first` is the first passage of the
     top hit's article; None when the rest of the question does not name that article."""
     article = first.article
-    topic = content_terms(query) - _ABOUT_WORDS
+    topic = content_terms(query) - _about_words()
     if topic:
         named = content_terms(article.title + " " + article.text[:50_000])
         if len(topic & named) < 0.5 * len(topic):
