@@ -110,8 +110,9 @@ _GENERIC_WORDS = (
 
 
 @functools.cache
-def _generic() -> frozenset[str]:
-    return frozenset(content_terms(_GENERIC_WORDS))
+def _stems(words: str) -> frozenset[str]:
+    """A word list's stemmed content terms, computed once per list."""
+    return frozenset(content_terms(words))
 
 
 @dataclass(frozen=True)
@@ -192,11 +193,13 @@ def is_follow_up(question: str, common: Callable[[set[str]], set[str]] | None = 
     owner = next((i for i, t in enumerate(tokens) if t in _POSSESSIVES), None)
     if owner is not None and not (common is not None and common(content_terms(" ".join(tokens[:owner])))):
         return True
-    terms = content_terms(text) - _generic()
+    terms = content_terms(text) - _stems(_GENERIC_WORDS)
     if common is not None and common(terms):
         return False
     elliptical = tokens[-1] in _TRAILING or text.rstrip(" ?!.").endswith("as well")
-    vague = len(tokens) <= 2 and any(t in _QUESTION_WORDS or not content_terms(t) - _generic() for t in tokens)
+    vague = len(tokens) <= 2 and any(
+        t in _QUESTION_WORDS or not content_terms(t) - _stems(_GENERIC_WORDS) for t in tokens
+    )
     if first in _LEADING or elliptical or not terms or vague:  # "how exactly", "what changed?"
         return True
     if tokens[0] not in _QUESTION_WORDS and len(tokens) <= 4 and not _NAME.search(original):
@@ -399,11 +402,6 @@ _ABOUT = (
 )
 
 
-@functools.cache
-def _about_words() -> frozenset[str]:
-    return frozenset(content_terms(_ABOUT))
-
-
 def about_article(question: str) -> str | None:
     """ "author" or "date" when the question asks who wrote an article or when it came out."""
     if _ASKS_AUTHOR.search(question):
@@ -421,7 +419,7 @@ def byline_answer(
     article's first passage; or an honest "it does not say". `first` is the first passage of the
     top hit's article; None when the rest of the question does not name that article."""
     article = first.article
-    topic = content_terms(query) - _about_words()
+    topic = content_terms(query) - _stems(_ABOUT)
     if topic:
         named = content_terms(article.title + " " + article.text[:50_000])
         if len(topic & named) < 0.5 * len(topic):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelUnavailable
-from .onnxmodel import OnnxEncoder, cache_dir, content_tokens, export, fingerprint, unit_norms
+from .onnxmodel import OnnxEncoder, cache_dir, content_tokens, content_words, export, fingerprint, unit_norms
 from .settings import DEFAULT_MODEL
 
 log = logging.getLogger("articleqa")
@@ -140,14 +140,7 @@ class Embedder:
         if fast is not None:
             return fast.content_words(text)
         offsets, word_ids, content = self._torch_content(text)
-        spans: dict[int, tuple[int, int]] = {}
-        for word, (a, b) in zip(word_ids, offsets, strict=True):
-            if word is not None:
-                start, end = spans.get(word, (a, b))
-                spans[word] = (min(start, a), max(end, b))
-        return [
-            text[slice(*spans[w])] if w is not None else "" for w, keep in zip(word_ids, content, strict=True) if keep
-        ]
+        return content_words(text, offsets, word_ids, content)
 
     def _torch_content(self, text: str):
         """The word pieces of `text` as sentence-transformers' tokenizer gives them to the model:

@@ -197,13 +197,11 @@ def parse(raw: bytes, *, name: str, article_id: str, source: str) -> Article:
     title = _meta_str(meta, "title") or heading_title
     if not title:
         body, title = _title_from_first_line(body)
-    if not re.search(r"[^\W\d_]{2}", body):
-        raise SkipFile("no readable text")
-    return Article(
-        id=article_id,
-        title=title or _title_from_first_sentence(body),
-        text=body,
-        source=source,
+    return _article(
+        article_id,
+        title,
+        body,
+        source,
         date=_meta_str(meta, "date"),
         url=_meta_str(meta, "url") or _meta_str(meta, "source") or _meta_str(meta, "link"),
         description=_meta_str(meta, "description"),
@@ -220,18 +218,14 @@ def _from_document(raw: bytes, kind: str, *, article_id: str, source: str) -> Ar
     if doc.markdown:
         body, heading_title = _clean(body, markdown=True)
         title = title or heading_title
+    return _article(article_id, title, body, source, date=doc.date, author=doc.author, pages=doc.pages, url=doc.url)
+
+
+def _article(article_id: str, title: str | None, body: str, source: str, **known) -> Article:
+    """The Article, once its text is known to hold words; a missing title is its first sentence."""
     if not re.search(r"[^\W\d_]{2}", body):
         raise SkipFile("no readable text")
-    return Article(
-        id=article_id,
-        title=title or _title_from_first_sentence(body),
-        text=body,
-        source=source,
-        date=doc.date,
-        author=doc.author,
-        pages=doc.pages,
-        url=doc.url,
-    )
+    return Article(id=article_id, title=title or _title_from_first_sentence(body), text=body, source=source, **known)
 
 
 # Formats recognized by their first bytes, whatever the file is called.

@@ -109,16 +109,7 @@ class OnnxEncoder:
         """For each content word piece of `text` as the model reads it (the rows `content_tokens`
         keeps, in order), the whole word it is part of."""
         encoding, content = self._content(text)
-        spans: dict[int, tuple[int, int]] = {}
-        for word, (start, end) in zip(encoding.word_ids, encoding.offsets, strict=True):
-            if word is not None:
-                a, b = spans.get(word, (start, end))
-                spans[word] = (min(a, start), max(b, end))
-        return [
-            text[slice(*spans[w])] if w is not None else ""
-            for w, keep in zip(encoding.word_ids, content, strict=True)
-            if keep
-        ]
+        return content_words(text, encoding.offsets, encoding.word_ids, content)
 
     def encode_tokens(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
         vectors, tokens = [], []
@@ -201,6 +192,17 @@ def content_tokens(ids: np.ndarray, matrix: np.ndarray, skip: np.ndarray, specia
         content = ~np.isin(ids, special)
     picked = matrix[content].astype(np.float32)
     return np.ascontiguousarray(picked / unit_norms(picked))
+
+
+def content_words(text: str, offsets, word_ids, content) -> list[str]:
+    """For each content word piece (`content` marks them among all pieces, with their `offsets`
+    in `text` and the number of the word each belongs to), the whole word it is part of."""
+    spans: dict[int, tuple[int, int]] = {}
+    for word, (start, end) in zip(word_ids, offsets, strict=True):
+        if word is not None:
+            a, b = spans.get(word, (start, end))
+            spans[word] = (min(a, start), max(b, end))
+    return [text[slice(*spans[w])] if w is not None else "" for w, keep in zip(word_ids, content, strict=True) if keep]
 
 
 def unit_norms(matrix: np.ndarray) -> np.ndarray:
