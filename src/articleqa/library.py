@@ -32,6 +32,7 @@ from .index import MANIFEST, Index
 from .ingest import Ingested, Skipped, parse, read_paths, require_articles
 from .lexical import content_terms
 from .milvus import Store, check_store, connect
+from .onnxmodel import unit_norms
 from .retrieve import check_mode, search_index
 from .schema import Answer, Article, Hit
 from .settings import Settings, data_home
@@ -366,7 +367,7 @@ class Library:
             said = words_of(embed_text(hit.article, hit.chunk))
             pairs: list[tuple[str, str]] = []
             if said and len(said) == len(vectors):
-                cosines = query_tokens @ vectors.T / np.linalg.norm(vectors, axis=1).clip(1e-12)
+                cosines = query_tokens @ (vectors / unit_norms(vectors)).T
                 literal = content_terms(hit.article.title + " " + hit.text)
                 for i, word in enumerate(asked):
                     j = int(np.argmax(cosines[i]))
@@ -550,7 +551,7 @@ class Library:
         if offsets is None:
             return None
         vectors = index.token_vectors(hit.chunk.key)
-        vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-12)
+        vectors = vectors / unit_norms(vectors)
         return _answer.sentence_token_match(spans, query_tokens, vectors, offsets)
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - a library lives as long as its process; passages repeat
