@@ -263,7 +263,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, real_embedder):
+def running(tmp_path_factory, real_embedder):
     """The app over a writable copy of the built-in library, on a free loopback port."""
     folder = tmp_path_factory.mktemp("ui") / "index"
     seed_user_index(folder)
@@ -271,9 +271,15 @@ def server(tmp_path_factory, real_embedder):
     app = ui.launch(ui.build_app(lib), host="127.0.0.1", port=free_port())
     assert app.local_url.startswith("http://127.0.0.1:")
     try:
-        yield app.local_url, lib
+        yield app, lib
     finally:
         app.close()
+
+
+@pytest.fixture(scope="module")
+def server(running):
+    app, lib = running
+    return app.local_url, lib
 
 
 def client(url):
@@ -518,6 +524,31 @@ def test_a_bad_api_call_is_refused_at_the_door_with_what_to_send(server):
     assert r.status_code == 422 and "send JSON" in r.json()["error"]
     r = httpx.post(f"{url}gradio_api/call/ask", json={"data": ["What are exosomes?", 3, "keyword", []]}, timeout=30)
     assert r.status_code == 200 and r.json()["event_id"]  # a good call goes on to the queue
+
+
+@pytest.mark.slow
+def test_sessions_of_api_calls_are_forgotten_once_answered(running):
+    import httpx
+
+    from articleqa.loadbench import _call
+
+    app, _ = running
+    sessions = app.state_holder.session_data
+    app.state_holder["a-visitor"]  # the session Gradio opens for a page's own events
+    with httpx.Client(timeout=60) as http:
+        calls = [http.post(f"{app.local_url}gradio_api/call/ask", json={"data": [q, 3, "hybrid", []]}) for q in QS]
+        events = [r.json()["event_id"] for r in calls]
+        for event in events:  # each raw call is a session of its own, named by its event
+            with http.stream("GET", f"{app.local_url}gradio_api/call/ask/{event}") as stream:
+                assert any(line.startswith("event: complete") for line in stream.iter_lines())
+        assert set(events) <= set(sessions)
+        ui.forget_api_sessions(app)
+        assert not set(events) & set(sessions) and "a-visitor" in sessions
+        ok, answer = _call(http, app.local_url.rstrip("/"), "search", ["What are exosomes?", 3, "keyword"])
+        assert ok and "exosome" in answer.lower()  # the next call opens a session of its own
+
+
+QS = ("What are exosomes?", "Are exosomes safe?")
 
 
 def test_an_answer_copies_and_exports_with_its_citation():
