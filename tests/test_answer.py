@@ -5,7 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from articleqa.answer import Abstention, Evidence, compose, evidence, highlight, is_follow_up, resolve
+from articleqa.answer import (
+    Abstention,
+    Evidence,
+    about_article,
+    compose,
+    evidence,
+    highlight,
+    is_follow_up,
+    resolve,
+    subject_matches,
+)
 from articleqa.schema import Article, Chunk, Hit
 from articleqa.text import sentence_spans as sentence_spans_of
 
@@ -228,3 +238,27 @@ def test_a_question_asking_for_a_judgement_needs_a_passage_that_passes_one(quest
     if not settled:
         assert answer.reason.startswith("The articles don't settle this")
         assert answer.hits == (hit,)  # the nearest passages stay, for a look
+
+
+@pytest.mark.parametrize(
+    ("question", "asked"),
+    [
+        ("Who wrote the retinol article?", "author"),
+        ("Who wrote it?", "author"),
+        ("Who is the author of the handbook of skin messengers?", "author"),
+        ("When was the split-face trial published?", "date"),
+        ("Who first wrote about the Rhine's discovery and border?", None),  # history, not a byline
+        ("Who wrote Pride and Prejudice?", None),
+    ],
+)
+def test_a_question_about_the_article_itself_is_told_from_one_about_its_subject(question, asked):
+    assert about_article(question) == asked
+
+
+def test_frame_words_of_a_question_about_a_word_do_not_count_as_unmatched():
+    words = lambda text: ["Oude", "Maas", "translation"]  # noqa: E731 - the encoder's content words
+    matches = np.array([0.8, 0.7, 0.2], dtype=np.float32)
+    kept = subject_matches(matches, "What is the translation of Oude Maas?", words)
+    assert kept.tolist() == pytest.approx([0.8, 0.7])
+    same = subject_matches(matches, "How old is the Oude Maas?", lambda t: ["old", "Oude", "Maas"])
+    assert same is matches

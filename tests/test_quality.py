@@ -197,3 +197,40 @@ def test_follow_up_or_standalone_is_decided_right_on_a_written_set(lib):
     items = [json.loads(line) for line in (DATA / "followup-decision.jsonl").read_text().splitlines()]
     right = sum(is_follow_up(i["question"], lib.index.lexical.common) == i["follow_up"] for i in items)
     assert right / len(items) >= 0.95, right
+
+
+LAKES = """# Lake Constance
+
+Lake Constance lies where Germany, Austria and Switzerland meet, on the course of the Rhine.
+
+It consists of three bodies of water: the Obersee ("upper lake"), the Untersee ("lower lake"),
+and a connecting stretch of the Rhine, the Seerhein. The Obersee is the larger of the two.
+
+The Rhine leaves the Untersee at Stein am Rhein and flows west toward the falls at Schaffhausen.
+Ferries cross the Obersee between Friedrichshafen and Romanshorn every hour.
+"""
+
+
+@pytest.fixture(scope="module")
+def lakes(tmp_path_factory, real_embedder):
+    folder = tmp_path_factory.mktemp("lakes")
+    (folder / "lake-constance.md").write_text(LAKES, encoding="utf-8")
+    lib = articleqa.Library.at(folder / "index", articleqa.Settings(), embedder=real_embedder)
+    lib.add(folder / "lake-constance.md")
+    return lib
+
+
+@pytest.mark.parametrize(
+    ("question", "meaning"),
+    [("What does Obersee mean?", "upper lake"), ("What is the translation of Untersee?", "lower lake")],
+)
+def test_what_a_word_means_is_answered_by_the_sentence_that_translates_it(lakes, question, meaning):
+    answer = lakes.ask(question)  # "mean", "translation" appear nowhere in the passage
+    assert answer.found, answer.reason
+    assert meaning in answer.text
+
+
+def test_who_first_wrote_about_a_subject_is_not_a_question_about_the_article(lakes):
+    answer = lakes.ask("Who first wrote about the ferries across the Obersee?")
+    assert "does not say who wrote it" not in answer.reason
+    assert lakes.ask("Who wrote the article on Lake Constance?").reason.endswith("does not say who wrote it.")

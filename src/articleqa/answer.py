@@ -28,6 +28,10 @@ _DURATION = re.compile(
     re.IGNORECASE,
 )
 _ANSWER_TYPES = [
+    (  # what a word means: a sentence that glosses it ('the Obersee ("upper lake")', "literally")
+        re.compile(r"\bwhat (does|do|did)\b.*\b(mean|stand for)\b|\b(meaning|translation) of\b|\btranslat", re.I),
+        re.compile(r"\(\s*[\"“‘']|\b(means?|meaning|literally|translat\w*|i\.e\.)\b|[\"“][^\"”]{2,40}[\"”]", re.I),
+    ),
     (re.compile(r"\bhow (long|soon|quickly|fast|often)\b", re.IGNORECASE), _DURATION),
     (
         re.compile(r"\b(when|what (year|century|decade|date|month)|which (year|century))\b", re.IGNORECASE),
@@ -107,6 +111,12 @@ _GENERIC_WORDS = (
     "best result results effect effects thing things way time long price worth safe right kind type part much many "
     "often exactly really actually truly basically source sources"
 )
+
+
+# Words that frame a question about a word rather than name its subject ("What does Obersee
+# mean?", "the translation of Oude Maas"): a passage that gives the meaning seldom repeats them,
+# so they do not count against how much of the question the best passages hold.
+_FRAME_WORDS = "mean means meaning meant translation translate translated translates stand stands called"
 
 
 @functools.cache
@@ -234,7 +244,22 @@ def evidence(
     seen: set[str] = set()
     for hit in hits[:3]:
         seen |= content_terms(hit.article.title + " " + hit.text)
-    return Evidence(best, len(lexical.known(terms)) / len(terms), len(terms & seen) / len(terms), weakest)
+    subject = (terms - _stems(_FRAME_WORDS)) or terms
+    return Evidence(best, len(lexical.known(subject)) / len(subject), len(subject & seen) / len(subject), weakest)
+
+
+def subject_matches(matches: np.ndarray | None, query: str, words_of: Callable[[str], list[str]] | None):
+    """Each question word piece's best match (`evidence`'s `word_matches`) with the pieces of
+    frame words left out: "translation" in "the translation of Oude Maas" matches nothing in
+    the passage that translates it, and says nothing about whether the articles cover it."""
+    if matches is None or words_of is None or not _stems(_FRAME_WORDS) & content_terms(query):
+        return matches
+    words = words_of(query)
+    if len(words) != len(matches):
+        return matches
+    frame = _stems(_FRAME_WORDS)
+    keep = np.array([not (content_terms(w) and content_terms(w) <= frame) for w in words])
+    return matches[keep] if keep.any() else matches
 
 
 def highlight(
@@ -385,11 +410,15 @@ def compose(
 
 
 # Questions about an article rather than about its subject: who wrote it, when it came out.
-_ASKS_AUTHOR = re.compile(
-    r"\bwho\b.*\b(wrote|writes?|written|authored|penned)\b|\bby whom\b|\b(author|writer)s?\b.*\b(of|behind)\b"
-    r"|\bwho\b.*\b(author|writer)s?\b",
+# "Who wrote ..." names the writing it asks about ("the retinol article", "this", "it"): "Who
+# first wrote about the Rhine's border?" asks about history, not about the article.
+_ASKS_WRITER = re.compile(
+    r"\bwho\b.*\b(wrote|writes?|written|authored|penned)\b.*\b(article|paper|report|piece|post|study|book|booklet|"
+    r"handbook|manual|guide|document|pdf|file|blog|page|story|review|essay|text|chapter|thesis|letter|newsletter|"
+    r"leaflet|brochure|this|it|that)s?\b|\bby whom\b",
     re.IGNORECASE,
 )
+_ASKS_AUTHOR = re.compile(r"\b(author|writer)s?\b.*\b(of|behind)\b|\bwho\b.*\b(author|writer)s?\b", re.IGNORECASE)
 _ASKS_DATE = re.compile(
     r"\b(when|what (year|date|day|month))\b.*\b(published|written|released|posted|dated|came out|come out|appeared)\b"
     r"|\b(publication|release) date\b|\bhow old is\b",
@@ -404,7 +433,7 @@ _ABOUT = (
 
 def about_article(question: str) -> str | None:
     """ "author" or "date" when the question asks who wrote an article or when it came out."""
-    if _ASKS_AUTHOR.search(question):
+    if _ASKS_WRITER.search(question) or _ASKS_AUTHOR.search(question):
         return "author"
     if _ASKS_DATE.search(question):
         return "date"

@@ -338,6 +338,7 @@ class Library:
             top = [self._sentence_token_match(index, hits[0], sentences[0][0], tokens)] if hits else []
             hits = _answer.highlight(hits, query, vector, sentences, question=question, token_matches=top)
             matches = index.best_match(tokens, [h.chunk.key for h in hits])
+            matches = _answer.subject_matches(matches, query, getattr(self.embedder, "content_words", None))
             evidence = _answer.evidence(query, vector, hits, sentences, index.lexical, word_matches=matches)
             asked = _answer.about_article(question) if hits else None
             if asked is not None:
