@@ -124,9 +124,9 @@ RULE = Abstention()
 @pytest.mark.parametrize(
     ("evidence", "answers"),
     [
-        (Evidence(sentence=0.40, known=0.0, coverage=0.0), True),
-        (Evidence(sentence=0.39, known=0.0, coverage=0.0), False),
-        (Evidence(sentence=0.39, known=0.5, coverage=1.0), False),
+        (Evidence(sentence=0.46, known=0.0, coverage=0.0), True),
+        (Evidence(sentence=0.45, known=0.0, coverage=0.0), False),
+        (Evidence(sentence=0.45, known=0.5, coverage=1.0), False),
     ],
     ids=["close-sentence", "no-close-sentence", "no-close-sentence-half-the-terms-unknown"],
 )
