@@ -218,17 +218,18 @@ class TokenTable:
         return self.codec.decode(np.asarray(self.codes[self.token_rows(rows)]))
 
     def _cosines(self, query_tokens: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """(question tokens, tokens of `rows`) cosines."""
-        query = np.asarray(query_tokens, dtype=np.float32)
+        """(tokens of `rows`, question tokens) cosines. The product is taken as (tokens x dim) by
+        (dim x question tokens): OpenBLAS runs that shape three times faster than its transpose,
+        whose dozen-row left side it handles poorly (8 -> 2.6 ms for 10,000 word pieces)."""
+        query = np.asarray(query_tokens, dtype=np.float32).T
         if len(self.codes) <= DECODED_UP_TO:
             vectors, inverse = self._decoded
             picked = self.token_rows(rows)
             if 2 * len(picked) >= len(vectors):  # most of the table: score it all, copy nothing
-                return ((query @ vectors.T) * inverse)[:, picked]
-            return (query @ vectors[picked].T) * inverse[picked]
-        else:
-            vectors, inverse = self.codec.decode_scaled(np.asarray(self.codes[self.token_rows(rows)]))
-        return (query @ vectors.T) * inverse
+                return ((vectors @ query) * inverse[:, None])[picked]
+            return (vectors[picked] @ query) * inverse[picked, None]
+        vectors, inverse = self.codec.decode_scaled(np.asarray(self.codes[self.token_rows(rows)]))
+        return (vectors @ query) * inverse[:, None]
 
     @cached_property
     def _decoded(self) -> tuple[np.ndarray, np.ndarray]:
@@ -245,8 +246,8 @@ class TokenTable:
             return out
         sims = self._cosines(query_tokens, present)
         # reduceat needs non-empty segments: passages without tokens were left out above.
-        best = np.maximum.reduceat(sims, offsets_of(self.counts(present))[:-1], axis=1)
-        out[has_tokens] = best.mean(axis=0)
+        best = np.maximum.reduceat(sims, offsets_of(self.counts(present))[:-1], axis=0)
+        out[has_tokens] = best.mean(axis=1)
         return out
 
     def best_match(self, query_tokens: np.ndarray, rows: Sequence[int]) -> np.ndarray:
@@ -254,7 +255,7 @@ class TokenTable:
         rows = np.asarray(rows, dtype=np.int64)
         if not len(rows) or not self.counts(rows).sum() or not len(query_tokens):
             return np.zeros(len(query_tokens), dtype=np.float32)
-        return self._cosines(query_tokens, rows).max(axis=1)
+        return self._cosines(query_tokens, rows).max(axis=0)
 
     def save(self, folder: Path) -> None:
         np.save(Path(folder) / TOKENS, np.ascontiguousarray(self.codes, dtype=np.uint8), allow_pickle=False)
