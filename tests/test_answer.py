@@ -107,7 +107,18 @@ def test_highlight_breaks_a_tie_with_the_question_words():
     spans = sentence_spans_of(TEXT)
     same = np.stack([unit(0), unit(0), unit(0)])
     [hit] = highlight([make_hit()], "why does it get bitter?", unit(0), [(spans, same)])
-    assert hit.highlight == SENTENCES[2]
+    assert hit.highlight.endswith(SENTENCES[2])  # the neighbour before it may come along (a near tie)
+    assert not hit.highlight.startswith(SENTENCES[0])
+
+
+@pytest.mark.parametrize(("close", "shown"), [(0.9, SENTENCES[1] + " " + SENTENCES[2]), (0.5, SENTENCES[1])])
+def test_a_neighbour_that_scores_nearly_as_well_is_shown_with_the_best_sentence(close, shown):
+    spans = sentence_spans_of(TEXT)
+    other = np.array([0.0, close, np.sqrt(1 - close**2)], dtype=np.float32)
+    vectors = np.stack([unit(0), unit(1), other])
+    [hit] = highlight([make_hit()], "when is it done?", unit(1), [(spans, vectors)])
+    assert hit.highlight == shown
+    assert hit.highlight_score == pytest.approx(1.0)
 
 
 def test_highlight_leaves_a_hit_without_sentences_unmarked():
