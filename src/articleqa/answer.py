@@ -256,12 +256,12 @@ def subject_matches(matches: np.ndarray | None, query: str, words_of: Callable[[
     """Each question word piece's best match (`evidence`'s `word_matches`) with the pieces of
     frame words left out: "translation" in "the translation of Oude Maas" matches nothing in
     the passage that translates it, and says nothing about whether the articles cover it."""
-    if matches is None or words_of is None or not _stems(_FRAME_WORDS) & content_terms(query):
+    frame = _stems(_FRAME_WORDS)
+    if matches is None or words_of is None or not frame & content_terms(query):
         return matches
     words = words_of(query)
     if len(words) != len(matches):
         return matches
-    frame = _stems(_FRAME_WORDS)
     keep = np.array([not (content_terms(w) and content_terms(w) <= frame) for w in words])
     return matches[keep] if keep.any() else matches
 
