@@ -9,6 +9,7 @@ from articleqa.answer import (
     Abstention,
     Evidence,
     about_article,
+    answer_type,
     compose,
     evidence,
     highlight,
@@ -258,12 +259,40 @@ def test_a_question_asking_for_a_judgement_needs_a_passage_that_passes_one(quest
         ("Who wrote it?", "author"),
         ("Who is the author of the handbook of skin messengers?", "author"),
         ("When was the split-face trial published?", "date"),
+        ("Who wrote that?", "author"),
+        ("By whom was this article written?", "author"),
         ("Who first wrote about the Rhine's discovery and border?", None),  # history, not a byline
+        ("Who first wrote about the Rhine and its source?", None),
+        ("Who wrote that the Rhine is the longest river?", None),
+        ("By whom was the canal built?", None),
         ("Who wrote Pride and Prejudice?", None),
     ],
 )
 def test_a_question_about_the_article_itself_is_told_from_one_about_its_subject(question, asked):
     assert about_article(question) == asked
+
+
+@pytest.mark.parametrize(
+    ("question", "meaning"),
+    [
+        ("What does Obersee mean?", True),
+        ("What is the translation of Untersee?", True),
+        ("What does SPF stand for?", True),
+        ("Do lab results translate to real skin?", False),
+        ("What did the survey find about the mean age?", False),
+    ],
+)
+def test_a_question_about_what_a_word_means_wants_a_gloss(question, meaning):
+    gloss = answer_type(question)
+    assert (gloss is not None and bool(gloss.search('the Obersee ("upper lake")'))) is meaning
+
+
+def test_a_question_is_never_the_neighbour_shown_with_the_answer():
+    text = "How long does it take to work? Results show after two weeks of use. Keep it cool."
+    spans = sentence_spans_of(text)
+    vectors = np.stack([unit(1), unit(1), unit(0)])  # the question scores as well as the answer
+    [hit] = highlight([make_hit(text)], "how long until it works?", unit(1), [(spans, vectors)])
+    assert hit.highlight == "Results show after two weeks of use."
 
 
 def test_frame_words_of_a_question_about_a_word_do_not_count_as_unmatched():
@@ -273,3 +302,5 @@ def test_frame_words_of_a_question_about_a_word_do_not_count_as_unmatched():
     assert kept.tolist() == pytest.approx([0.8, 0.7])
     same = subject_matches(matches, "How old is the Oude Maas?", lambda t: ["old", "Oude", "Maas"])
     assert same is matches
+    asked = subject_matches(matches, "What is the mean flow called?", lambda t: ["mean", "flow", "called"])
+    assert asked is matches  # not a question about a word: every word counts

@@ -33,8 +33,12 @@ _DURATION = re.compile(
 )
 _ANSWER_TYPES = [
     (  # what a word means: a sentence that glosses it ('the Obersee ("upper lake")', "literally")
-        re.compile(r"\bwhat (does|do|did)\b.*\b(mean|stand for)\b|\b(meaning|translation) of\b|\btranslat", re.I),
-        re.compile(r"\(\s*[\"“‘']|\b(means?|meaning|literally|translat\w*|i\.e\.)\b|[\"“][^\"”]{2,40}[\"”]", re.I),
+        _MEANING := re.compile(
+            r"\bwhat (does|do|did)\b.*\b(mean|stand for)\W*$|\b(meaning|translation) of\b"
+            r"|\bhow (do you|to|would you) translate\b|\btranslat\w* (of|into)\b",
+            re.I,
+        ),
+        re.compile(r"\(\s*[\"“‘']|\b(means?|meaning|literally|translat\w*)\b|\bi\.e\.|[\"“][^\"”]{2,40}[\"”]", re.I),
     ),
     (re.compile(r"\bhow (long|soon|quickly|fast|often)\b", re.IGNORECASE), _DURATION),
     (
@@ -119,7 +123,7 @@ _GENERIC_WORDS = (
 
 # Words that frame a question about a word rather than name its subject ("What does Obersee
 # mean?", "the translation of Oude Maas"): a passage that gives the meaning seldom repeats them,
-# so they do not count against how much of the question the best passages hold.
+# so in such a question (`_MEANING`) they do not count against how much of it the passages hold.
 _FRAME_WORDS = "mean means meaning meant translation translate translated translates stand stands called"
 
 
@@ -248,7 +252,7 @@ def evidence(
     seen: set[str] = set()
     for hit in hits[:3]:
         seen |= content_terms(hit.article.title + " " + hit.text)
-    subject = (terms - _stems(_FRAME_WORDS)) or terms
+    subject = ((terms - _stems(_FRAME_WORDS)) or terms) if _MEANING.search(query) else terms
     return Evidence(best, len(lexical.known(subject)) / len(subject), len(subject & seen) / len(subject), weakest)
 
 
@@ -257,7 +261,7 @@ def subject_matches(matches: np.ndarray | None, query: str, words_of: Callable[[
     frame words left out: "translation" in "the translation of Oude Maas" matches nothing in
     the passage that translates it, and says nothing about whether the articles cover it."""
     frame = _stems(_FRAME_WORDS)
-    if matches is None or words_of is None or not frame & content_terms(query):
+    if matches is None or words_of is None or not _MEANING.search(query) or not frame & content_terms(query):
         return matches
     words = words_of(query)
     if len(words) != len(matches):
@@ -314,11 +318,17 @@ def highlight(
         # A neighbour that scores nearly as well is shown too: the answer often sits in the
         # sentence after the one that restates the question ("...a straightening program." /
         # "The rate of flow was increased...").
-        near = [k for k in (best - 1, best + 1) if 0 <= k < len(spans) and scores[k] >= best_score - PAIR_MARGIN]
+        near = [
+            k
+            for k in (best - 1, best + 1)
+            if 0 <= k < len(spans)
+            and scores[k] >= best_score - PAIR_MARGIN
+            and not hit.text[spans[k][0] : spans[k][1]].rstrip().endswith("?")  # a question is no answer
+            and max(end, spans[k][1]) - min(start, spans[k][0]) <= PAIR_CHARS
+        ]
         if near:
             k = max(near, key=lambda k: scores[k])
-            if max(end, spans[k][1]) - min(start, spans[k][0]) <= PAIR_CHARS:
-                start, end = min(start, spans[k][0]), max(end, spans[k][1])
+            start, end = min(start, spans[k][0]), max(end, spans[k][1])
         out.append(replace(hit, highlight_start=start, highlight_end=end, highlight_score=round(best_score, 4)))
     return out
 
@@ -426,10 +436,12 @@ def compose(
 # Questions about an article rather than about its subject: who wrote it, when it came out.
 # "Who wrote ..." names the writing it asks about ("the retinol article", "this", "it"): "Who
 # first wrote about the Rhine's border?" asks about history, not about the article.
+_WRITING = (
+    r"(article|paper|report|piece|post|study|book|booklet|handbook|manual|guide|document|pdf|file|blog|page|story"
+    r"|review|essay|text|chapter|thesis|newsletter|leaflet|brochure)s?\b|(this|it)\b(?!')|that\W*$"
+)
 _ASKS_WRITER = re.compile(
-    r"\bwho\b.*\b(wrote|writes?|written|authored|penned)\b.*\b(article|paper|report|piece|post|study|book|booklet|"
-    r"handbook|manual|guide|document|pdf|file|blog|page|story|review|essay|text|chapter|thesis|letter|newsletter|"
-    r"leaflet|brochure|this|it|that)s?\b|\bby whom\b",
+    rf"\bwho\b.*\b(wrote|writes?|written|authored|penned)\b.*\b({_WRITING})|\bby whom\b.*\b({_WRITING})",
     re.IGNORECASE,
 )
 _ASKS_AUTHOR = re.compile(r"\b(author|writer)s?\b.*\b(of|behind)\b|\bwho\b.*\b(author|writer)s?\b", re.IGNORECASE)

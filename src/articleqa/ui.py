@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from html import escape as html_escape
 from pathlib import Path
 from urllib.parse import unquote
@@ -89,19 +90,31 @@ def wait_until_interrupted(app: gr.Blocks) -> None:
         pass
 
 
-def forget_api_sessions(app: gr.Blocks) -> None:
+def forget_api_sessions(app: gr.Blocks, idle: float = 2.0) -> None:
     """Forget the sessions Gradio opened for calls of the ask and search API that have answered.
     Gradio keeps every session (each with its own copy of the page's settings, about 0.3 MB)
     until 500 newer ones push it out; an API call needs none once it has answered. Forgotten
-    within a second, the few alive at a time reuse each other's memory: kept, 50 clients held
-    about 150 MB that never went back to the system."""
-    done = app.articleqa_life.answered_api_sessions()
+    within seconds, the few alive at a time reuse each other's memory: kept, 50 clients held
+    about 150 MB that never went back to the system. A session used in the last `idle` seconds
+    (a client calling again on it) waits for the next round; one holding a chat's state stays."""
+    life: Lifecycle = app.articleqa_life
+    done = life.answered_api_sessions()
     holder = getattr(app, "state_holder", None)
-    if holder is not None and done:
-        with holder.lock:
-            for session in done:
-                holder.session_data.pop(session, None)
-                holder.time_last_used.pop(session, None)
+    if holder is None or not done:
+        return
+    now, later = datetime.now(), set()
+    with holder.lock:
+        for session in done:
+            state = holder.session_data.get(session)
+            if state is None or getattr(state, "state_data", None):
+                continue
+            used = holder.time_last_used.get(session)
+            if used is not None and (now - used).total_seconds() < idle:
+                later.add(session)
+                continue
+            holder.session_data.pop(session, None)
+            holder.time_last_used.pop(session, None)
+    life.answered(later)
 
 
 def stop(app: gr.Blocks, *, wait: float = 60.0) -> bool:
@@ -333,6 +346,11 @@ class Lifecycle:
         if getattr(request, "session_hash", None):
             with self.guard:
                 self.api_sessions.add(request.session_hash)
+
+    def answered(self, sessions: set[str]) -> None:
+        """Sessions to look at again in the next round."""
+        with self.guard:
+            self.api_sessions |= sessions
 
     def answered_api_sessions(self) -> set[str]:
         """The sessions of API calls that answered since the last time asked."""
