@@ -266,7 +266,7 @@ def subject_matches(matches: np.ndarray | None, query: str, words_of: Callable[[
     words = words_of(query)
     if len(words) != len(matches):
         return matches
-    keep = np.array([not (content_terms(w) and content_terms(w) <= frame) for w in words])
+    keep = np.array([not (t and t <= frame) for t in map(content_terms, words)])
     return matches[keep] if keep.any() else matches
 
 
@@ -302,14 +302,15 @@ def highlight(
         if matched is not None and len(matched) == len(spans):
             sims = sims + TOKEN_WEIGHT * matched
         best, best_score, scores = 0, -1e9, []
+        asks = [hit.text[s:e].rstrip().endswith("?") for s, e in spans]  # a question restates, it does not answer
         for i, (s, e) in enumerate(spans):
             sentence = hit.text[s:e]
             cover = len(query_terms & content_terms(sentence)) / len(query_terms) if query_terms else 0.0
             score = float(sims[i]) + LEXICAL_WEIGHT * cover
             if wanted is not None and wanted.search(sentence):
                 score += TYPE_WEIGHT
-            if sentence.rstrip().endswith("?"):
-                # A question restates, it does not answer: its word-piece match is no merit either.
+            if asks[i]:
+                # Its word-piece match is no merit either.
                 score -= QUESTION_PENALTY + (TOKEN_WEIGHT * float(matched[i]) if matched is not None else 0.0)
             scores.append(score)
             if score > best_score:
@@ -323,7 +324,7 @@ def highlight(
             for k in (best - 1, best + 1)
             if 0 <= k < len(spans)
             and scores[k] >= best_score - PAIR_MARGIN
-            and not hit.text[spans[k][0] : spans[k][1]].rstrip().endswith("?")  # a question is no answer
+            and not asks[k]
             and max(end, spans[k][1]) - min(start, spans[k][0]) <= PAIR_CHARS
         ]
         if near:

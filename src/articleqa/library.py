@@ -549,18 +549,14 @@ class Library:
         if query_tokens is None or not spans or not hasattr(self.embedder, "content_offsets"):
             return None  # a stand-in embedder (tests, benchmarks) has no word pieces
         offsets = self._piece_offsets(embed_text(hit.article, hit.chunk), len(hit.chunk.text))
-        if offsets is None:
-            return None
         vectors = index.token_vectors(hit.chunk.key)
         vectors = vectors / unit_norms(vectors)
         return _answer.sentence_token_match(spans, query_tokens, vectors, offsets)
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - a library lives as long as its process; passages repeat
-    def _piece_offsets(self, text: str, passage_chars: int) -> tuple[tuple[int, int], ...] | None:
+    def _piece_offsets(self, text: str, passage_chars: int) -> tuple[tuple[int, int], ...]:
         """Where the content word pieces of a passage's embedded text lie in the passage itself."""
         offsets = self.embedder.content_offsets(text)
-        if offsets is None:
-            return None
         base = len(text) - passage_chars
         return tuple((a - base, b - base) for a, b in offsets)
 

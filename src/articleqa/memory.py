@@ -11,14 +11,22 @@ from __future__ import annotations
 _M_MMAP_THRESHOLD = -3
 
 
-def give_back() -> None:
-    """Return freed heap pages to the system (glibc); elsewhere nothing happens."""
+def _glibc():
+    """The C library when it is glibc, else None (then these calls do nothing)."""
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
     except (OSError, AttributeError):
-        pass
+        return None
+
+
+def give_back() -> None:
+    """Return freed heap pages to the system (glibc); elsewhere nothing happens."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def large_blocks_apart(threshold: int = 1 << 20) -> None:
@@ -28,9 +36,6 @@ def large_blocks_apart(threshold: int = 1 << 20) -> None:
     the heap among small long-lived objects and stay resident. For a server: under 50 clients
     asking while articles are uploaded, 455 -> 636-649 MiB became 420 -> 542-554 (peak 860-879 ->
     718-744; docs/reliability.md)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, int(threshold))
-    except (OSError, AttributeError):
-        pass
+    libc = _glibc()
+    if libc is not None:
+        libc.mallopt(_M_MMAP_THRESHOLD, int(threshold))

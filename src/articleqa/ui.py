@@ -333,7 +333,7 @@ class Lifecycle:
     cancels: dict[str, threading.Event] = field(default_factory=dict)
     # What the running change is doing, for every open library tab ("" when nothing runs).
     activity: str = ""
-    # Sessions Gradio opened for calls of the ask and search API, forgotten by `tidy`.
+    # Sessions Gradio opened for calls of the ask and search API, forgotten by `forget_api_sessions`.
     api_sessions: set[str] = field(default_factory=set)
     guard: threading.Lock = field(default_factory=threading.Lock)
 
@@ -344,8 +344,7 @@ class Lifecycle:
     def called(self, request) -> None:
         """An API call of this request's session has answered: the session can go."""
         if getattr(request, "session_hash", None):
-            with self.guard:
-                self.api_sessions.add(request.session_hash)
+            self.answered({request.session_hash})
 
     def answered(self, sessions: set[str]) -> None:
         """Sessions to look at again in the next round."""
