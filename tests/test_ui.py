@@ -496,11 +496,12 @@ def test_an_oversized_request_is_refused_at_the_door(server):
     import httpx
 
     url, _ = server
-    body = {"data": ["Why?", 5, "hybrid", ["x" * (ui.MAX_REQUEST_BYTES + 10)]]}
-    start = time.perf_counter()
-    r = httpx.post(f"{url}gradio_api/call/ask", json=body, timeout=60)
-    assert r.status_code == 413 and "the limit is" in r.json()["error"]
-    assert time.perf_counter() - start < 5  # not read, not queued
+    for history in (["x" * (ui.MAX_REQUEST_BYTES + 10)], ["What are exosomes?"] * 100_000):
+        start = time.perf_counter()
+        r = httpx.post(f"{url}gradio_api/call/ask", json={"data": ["Why?", 5, "hybrid", history]}, timeout=60)
+        assert r.status_code == 413 and "the limit for an ask or search call is" in r.json()["error"]
+        assert "the last 20" in r.json()["error"]
+        assert time.perf_counter() - start < 5  # not read, not queued
     ok = client(url).predict("What are exosomes?", api_name="/ask")  # the server answers on
     assert ok["hits"]
 
@@ -548,6 +549,29 @@ def test_sessions_of_api_calls_are_forgotten_once_answered(running):
         assert not set(events) & set(sessions) and "a-visitor" in sessions
         ok, answer = _call(http, app.local_url.rstrip("/"), "search", ["What are exosomes?", 3, "keyword"])
         assert ok and "exosome" in answer.lower()  # the next call opens a session of its own
+
+
+@pytest.mark.slow
+def test_answers_do_not_rebuild_gradios_event_summary(running, monkeypatch):
+    """Gradio's queue would build a pandas DataFrame of its recent events after every answer (for
+    a monitoring page we do not serve); the server keeps at most 100 events and never summarises."""
+    import gradio.queueing
+    import httpx
+
+    from articleqa.loadbench import _call
+
+    built = []
+    original = gradio.queueing.Queue._get_df
+    monkeypatch.setattr(
+        gradio.queueing.Queue, "_get_df", staticmethod(lambda records: built.append(1) or original(records))
+    )
+    app, _ = running
+    with httpx.Client(timeout=60) as http:
+        for q in QS:
+            ok, _ = _call(http, app.local_url.rstrip("/"), "ask", [q, 3, "hybrid", []])
+            assert ok
+    assert not built
+    assert app._queue.ANALYTICS_MAX_EVENTS == 100 and len(app._queue.event_analytics) <= 100
 
 
 QS = ("What are exosomes?", "Are exosomes safe?")
@@ -599,3 +623,50 @@ def test_the_read_link_names_the_article_and_the_spans():
 def test_why_names_words_said_differently():
     html = render.answer_html(make_answer(make_hit()), [[("meal", "food")]])
     assert "Why: close in meaning to your question; “meal” ≈ “food”; same words: food." in html
+
+
+def _through_door(path: str, body: bytes, *, length: bool = True, pieces: int = 1, check=lambda values: None):
+    """What BodyLimit answers to one POST: (status or None when passed on, body the app read)."""
+    import asyncio
+
+    seen = {}
+
+    async def app(scope, receive, send):
+        event = await receive()
+        seen["body"] = event["body"]
+
+    async def run():
+        size = -(-len(body) // pieces) or 1
+        events = [body[i : i + size] for i in range(0, len(body), size)] or [b""]
+        queue = [{"type": "http.request", "body": b, "more_body": i < len(events) - 1} for i, b in enumerate(events)]
+        sent = []
+
+        async def receive():
+            return queue.pop(0)
+
+        async def send(message):
+            sent.append(message)
+
+        headers = [(b"content-length", str(len(body)).encode())] if length else []
+        await ui.BodyLimit(app, check=check)(
+            {"type": "http", "method": "POST", "path": path, "headers": headers}, receive, send
+        )
+        return sent
+
+    sent = asyncio.run(run())
+    status = sent[0]["status"] if sent else None
+    return status, (json.loads(sent[1]["body"])["error"] if sent else seen.get("body"))
+
+
+def test_an_api_call_with_a_whole_long_conversation_is_refused_unread():
+    huge = json.dumps({"data": ["and then?", 5, "hybrid", ["What are exosomes?"] * 100_000]}).encode()
+    for length, pieces in ((True, 1), (False, 50)):  # by its Content-Length, or counted as it comes
+        status, said = _through_door("/gradio_api/call/ask", huge, length=length, pieces=pieces)
+        assert status == 413 and "the limit for an ask or search call is 262,144" in said and "the last 20" in said
+    fine = json.dumps({"data": ["and then?", 5, "hybrid", ["What are exosomes? " * 50] * 20]}).encode()
+    assert _through_door("/gradio_api/call/ask", fine) == (None, fine)  # passed on, body replayed whole
+    # The page's own requests carry the conversation shown: they keep the 4 MiB limit.
+    page = b"x" * (ui.MAX_API_REQUEST_BYTES * 4)
+    assert _through_door("/gradio_api/queue/join", page) == (None, page)
+    status, said = _through_door("/gradio_api/queue/join", b"x" * (ui.MAX_REQUEST_BYTES + 1))
+    assert status == 413 and "the limit is 4,194,304" in said

@@ -30,6 +30,11 @@ from .memory import give_back, large_blocks_apart
 from .settings import MODES, Settings, data_home
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no phoning home
+# Gradio's queue rebuilds a pandas DataFrame of its last 10,000 events after every event, for a
+# monitoring page we do not serve: under 50 clients that cost 15-25 % of the answers and left
+# 25-40 MB in pyarrow's per-thread allocator (docs/reliability.md). Keep 100, summarise never.
+os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "100")
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(2**62))
 import gradio as gr  # noqa: E402
 
 log = logging.getLogger("articleqa")
@@ -39,6 +44,11 @@ MAX_DOCUMENT_UPLOAD_BYTES = 50 * 1024 * 1024  # PDFs, DOCX and EPUB carry pictur
 # Any other request (a question, a chat turn with its conversation) is refused at the door above
 # this size, before it is read or queued: 4 MiB is a conversation of about 250 replies.
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
+# A call of the ask or search API carries one question and the earlier ones (only the last 20 are
+# read): 256 KiB holds that many times over. Above it the call is refused unread, so a client
+# sending a whole 100,000-turn conversation costs the server nothing (it cost 2.7 s a call and
+# about 50 MB that stayed, parsing 100,000 strings twice).
+MAX_API_REQUEST_BYTES = 256 * 1024
 SESSIONS = 500
 UPLOAD_TYPES = SUPPORTED
 MAX_K = 10
@@ -179,31 +189,33 @@ _CHECKED = {"ask": ("question", "k", "mode", "history"), "search": ("question", 
 class BodyLimit:
     """ASGI middleware: a request body over `limit` bytes (by its Content-Length) gets 413 at once,
     unread (uploads have their own limit, Gradio's max_file_size); a call of the ask or search API
-    over HTTP is checked by `check` before it joins the queue, so a bad one is refused at once
-    (422) instead of waiting for its turn."""
+    over HTTP has the tighter `api_limit` and is checked by `check` before it joins the queue, so
+    a bad one is refused at once (422) instead of waiting for its turn."""
 
-    def __init__(self, app, limit: int = MAX_REQUEST_BYTES, check=None) -> None:
+    def __init__(self, app, limit: int = MAX_REQUEST_BYTES, check=None, api_limit: int = MAX_API_REQUEST_BYTES) -> None:
         self.app = app
         self.limit = limit
+        self.api_limit = api_limit
         self.check = check
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"].rstrip("/").endswith("/upload"):
             return await self.app(scope, receive, send)
-        length = dict(scope.get("headers") or ()).get(b"content-length", b"0")
-        if length.isdigit() and int(length) > self.limit:
-            message = (
-                f"request of {int(length):,} bytes refused: the limit is {self.limit:,} "
-                "(questions are under 1,000 characters; send at most the last 20 of history)"
-            )
-            return await _refuse(send, 413, message)
         route = scope["path"].rstrip("/").rsplit("/call/", 1)
-        if self.check is None or scope["method"] != "POST" or len(route) != 2 or route[1] not in _CHECKED:
+        checked = self.check is not None and scope["method"] == "POST" and len(route) == 2 and route[1] in _CHECKED
+        limit = self.api_limit if checked else self.limit
+        length = dict(scope.get("headers") or ()).get(b"content-length", b"0")
+        if length.isdigit() and int(length) > limit:
+            return await _refuse(send, 413, _too_large(int(length), limit, checked))
+        if not checked:
             return await self.app(scope, receive, send)
-        chunks, more = [], True
-        while more:
+        chunks, size, more = [], 0, True
+        while more:  # a body sent without its length is counted as it comes
             event = await receive()
             chunks.append(event.get("body", b""))
+            size += len(chunks[-1])
+            if size > limit:
+                return await _refuse(send, 413, _too_large(size, limit, checked))
             more = event.get("more_body", False)
         body = b"".join(chunks)
         try:
@@ -225,6 +237,14 @@ class BodyLimit:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+def _too_large(size: int, limit: int, api: bool) -> str:
+    what = " for an ask or search call" if api else ""
+    return (
+        f"request of {size:,} bytes refused: the limit{what} is {limit:,} "
+        f"(questions are under 1,000 characters; send at most the last {HISTORY_TURNS} of history)"
+    )
 
 
 async def _refuse(send, status: int, message: str) -> None:
