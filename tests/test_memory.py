@@ -36,3 +36,46 @@ def test_a_large_freed_block_goes_back_to_the_system():
 
     assert freed("apart") >= 7  # MiB: its own mapping, unmapped when freed
     assert freed("default") <= 1  # glibc's default: it stays in the heap, resident
+
+
+ARENAS = r"""
+import ctypes, os, sys, tempfile, threading
+from articleqa.memory import share_arenas
+if sys.argv[1] == "shared":
+    share_arenas(2)
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+start, go = threading.Barrier(8), threading.Event()
+def work():
+    start.wait()  # all at once, so each finds the others' arenas busy
+    blocks = [libc.malloc(200) for _ in range(20000)]
+    go.wait()
+    for b in blocks:
+        libc.free(b)
+threads = [threading.Thread(target=work) for _ in range(8)]
+for t in threads:
+    t.start()
+import time; time.sleep(0.5)
+libc.fopen.restype = ctypes.c_void_p
+libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+path = tempfile.mktemp()
+f = libc.fopen(path.encode(), b"w"); libc.malloc_info(0, f); libc.fclose(f)
+go.set()
+for t in threads:
+    t.join()
+print(open(path).read().count("<heap nr="))
+os.remove(path)
+"""
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc")
+def test_threads_share_a_few_malloc_arenas():
+    def arenas(mode: str) -> int:
+        out = subprocess.run([sys.executable, "-c", ARENAS, mode], capture_output=True, text=True, check=True)
+        return int(out.stdout)
+
+    assert arenas("shared") <= 2
+    assert arenas("default") > 2  # glibc's default: a new arena for a thread that finds them busy

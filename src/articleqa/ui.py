@@ -26,7 +26,7 @@ from .fetch import is_url
 from .ingest import FORMATS, SUPPORTED
 from .library import HISTORY_TURNS, Library, seed_user_index, user_index_dir
 from .library import open as open_library
-from .memory import give_back, large_blocks_apart
+from .memory import give_back, large_blocks_apart, share_arenas
 from .settings import MODES, Settings, data_home
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no phoning home
@@ -68,6 +68,7 @@ def serve(
     """Open the library and serve the UI until interrupted (what `articleqa serve` runs).
     `allow_private_urls` lets visitors add links to loopback and private addresses."""
     large_blocks_apart()  # a server's memory returns after bursts (memory.py)
+    share_arenas()
     lib = library_for(paths, index_dir, store)
     if allow_private_urls:
         lib.settings = replace(lib.settings, allow_private_urls=True)
