@@ -496,9 +496,18 @@ def test_an_oversized_request_is_refused_at_the_door(server):
     import httpx
 
     url, _ = server
-    for history in (["x" * (ui.MAX_REQUEST_BYTES + 10)], ["What are exosomes?"] * 100_000):
+    long = ["What are exosomes?"] * 100_000
+    for route, history in (
+        ("call", ["x" * (ui.MAX_REQUEST_BYTES + 10)]),
+        ("call", long),
+        ("run", long),
+        ("call/v2", long),
+    ):
         start = time.perf_counter()
-        r = httpx.post(f"{url}gradio_api/call/ask", json={"data": ["Why?", 5, "hybrid", history]}, timeout=60)
+        body = (
+            {"question": "Why?", "history": history} if route == "call/v2" else {"data": ["Why?", 5, "hybrid", history]}
+        )
+        r = httpx.post(f"{url}gradio_api/{route}/ask", json=body, timeout=60)
         assert r.status_code == 413 and "the limit for an ask or search call is" in r.json()["error"]
         assert "the last 20" in r.json()["error"]
         assert time.perf_counter() - start < 5  # not read, not queued
@@ -570,8 +579,11 @@ def test_answers_do_not_rebuild_gradios_event_summary(running, monkeypatch):
         for q in QS:
             ok, _ = _call(http, app.local_url.rstrip("/"), "ask", [q, 3, "hybrid", []])
             assert ok
+    time.sleep(0.5)  # the summary would be built on a worker thread after the reply went out
     assert not built
-    assert app._queue.ANALYTICS_MAX_EVENTS == 100 and len(app._queue.event_analytics) <= 100
+    assert app._queue.ANALYTICS_MAX_EVENTS == 100
+    for page in ("monitoring", "monitoring/summary"):  # and no page shows the traffic
+        assert httpx.get(f"{app.local_url}{page}", timeout=10).status_code == 403
 
 
 QS = ("What are exosomes?", "Are exosomes safe?")
@@ -625,8 +637,11 @@ def test_why_names_words_said_differently():
     assert "Why: close in meaning to your question; “meal” ≈ “food”; same words: food." in html
 
 
-def _through_door(path: str, body: bytes, *, length: bool = True, pieces: int = 1, check=lambda values: None):
-    """What BodyLimit answers to one POST: (status or None when passed on, body the app read)."""
+def _through_door(
+    path: str, body: bytes, *, length: bool = True, pieces: int = 1, check=lambda values: None, leaves: bool = False
+):
+    """What BodyLimit answers to one POST: (status or None when passed on, body the app read).
+    `leaves`: the client disconnects after the first piece."""
     import asyncio
 
     seen = {}
@@ -639,6 +654,8 @@ def _through_door(path: str, body: bytes, *, length: bool = True, pieces: int = 
         size = -(-len(body) // pieces) or 1
         events = [body[i : i + size] for i in range(0, len(body), size)] or [b""]
         queue = [{"type": "http.request", "body": b, "more_body": i < len(events) - 1} for i, b in enumerate(events)]
+        if leaves:
+            queue = [{**queue[0], "more_body": True}, {"type": "http.disconnect"}]
         sent = []
 
         async def receive():
@@ -668,5 +685,33 @@ def test_an_api_call_with_a_whole_long_conversation_is_refused_unread():
     # The page's own requests carry the conversation shown: they keep the 4 MiB limit.
     page = b"x" * (ui.MAX_API_REQUEST_BYTES * 4)
     assert _through_door("/gradio_api/queue/join", page) == (None, page)
-    status, said = _through_door("/gradio_api/queue/join", b"x" * (ui.MAX_REQUEST_BYTES + 1))
-    assert status == 413 and "the limit is 4,194,304" in said
+    for length in (True, False):
+        status, said = _through_door(
+            "/gradio_api/queue/join", b"x" * (ui.MAX_REQUEST_BYTES + 1), length=length, pieces=9
+        )
+        assert status == 413 and "the limit is 4,194,304" in said
+
+
+def test_every_route_gradio_serves_the_api_at_is_bounded_and_checked():
+    asked = []
+    history = ["What are exosomes?"] * 100_000
+    named = json.dumps({"question": "and then?", "history": history}).encode()
+    listed = json.dumps({"data": ["and then?", 5, "hybrid", history]}).encode()
+    for path, body in (
+        ("/gradio_api/call/v2/ask", named),
+        ("/gradio_api/run/ask", listed),
+        ("/gradio_api/api/ask/", listed),
+        ("/gradio_api/run/search", listed),
+    ):
+        status, said = _through_door(path, body, check=asked.append)
+        assert status == 413 and "the limit for an ask or search call" in said, path
+    assert not asked  # refused before any check
+    small = json.dumps({"question": "Why?", "k": 3}).encode()
+    assert _through_door("/gradio_api/call/v2/ask", small, check=asked.append) == (None, small)
+    assert asked == [{"question": "Why?", "k": 3}]  # named arguments, checked as sent
+    status, said = _through_door("/gradio_api/call/v2/search", b"[1, 2]", check=asked.append)
+    assert status == 422 and said == 'send JSON: {"question": ..., "k": ..., "mode": ...}'
+    status, said = _through_door("/gradio_api/run/ask", small, check=lambda a: "the question is empty")
+    assert status == 422 and said == 'send JSON: {"data": [question, k, mode, history]}'
+    status, said = _through_door("/gradio_api/run/ask", listed[:1000], length=False, pieces=4, leaves=True)
+    assert (status, said) == (None, None)  # the client left while sending: nothing read, nothing answered

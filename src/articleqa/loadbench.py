@@ -49,17 +49,28 @@ def _call(http, base: str, api: str, data: list) -> tuple[bool, str]:
 def run(
     questions: list[str], *, clients: int = 50, seconds: float = 30.0, quiet: float = 35.0, upload: bool = True
 ) -> dict:
+    # The server's home (a copy of the model's ONNX export, 90 MB and more, the index, the
+    # uploads and Gradio's own temporary files) goes when the run ends, however it ends.
+    with tempfile.TemporaryDirectory(prefix="articleqa-load-", ignore_cleanup_errors=True) as home:
+        return _run(home, questions, clients=clients, seconds=seconds, quiet=quiet, upload=upload)
+
+
+def _run(home: str, questions: list[str], *, clients: int, seconds: float, quiet: float, upload: bool) -> dict:
     import httpx
 
     from .settings import data_home
 
-    home = tempfile.mkdtemp(prefix="articleqa-load-")
     if (data_home() / "models").is_dir():  # the ONNX copy of the model, as on a machine in use
         shutil.copytree(data_home() / "models", Path(home) / "models")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "ARTICLEQA_HOME": home, "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {
+        **os.environ,
+        "ARTICLEQA_HOME": home,
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "GRADIO_TEMP_DIR": str(Path(home) / "gradio"),
+    }
     server = subprocess.Popen(
         [sys.executable, "-m", "articleqa", "serve", "--port", str(port)],
         env=env,
@@ -153,8 +164,11 @@ def run(
         after = _rss_mib(server.pid)
     finally:
         server.terminate()
-        server.wait(60)
-        shutil.rmtree(home, ignore_errors=True)  # its copy of the model is 90 MB a run
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
     ordered = sorted(normal)
 
     def pct(values, q):

@@ -48,8 +48,8 @@ def share_arenas(count: int = 2) -> None:
     default glibc gives threads up to 8 per core, and a server's worker threads each leave their
     arena's fragments resident: under 50 clients asking while articles are uploaded, three
     interleaved pairs of runs left 477-512 MiB after the run with 2 arenas against 488-521 with 16
-    (9 to 38 less in each pair), with as many answers (docs/reliability.md). Arenas made before
-    the call stay, so a server makes it first."""
+    (9 to 38 less in each pair), with as many answers (docs/reliability.md). Call it before
+    threads have made more than 8 arenas: glibc then fixes its cap for good."""
     libc = _glibc()
     if libc is not None:
         libc.mallopt(_M_ARENA_MAX, int(count))

@@ -6,6 +6,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -31,7 +32,7 @@ from .settings import MODES, Settings, data_home
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no phoning home
 # Gradio's queue rebuilds a pandas DataFrame of its last 10,000 events after every event, for a
-# monitoring page we do not serve: under 50 clients that cost 15-25 % of the answers and left
+# monitoring page we do not serve (launch turns it off): under 50 clients that cost 15-25 % of the answers and left
 # 25-40 MB in pyarrow's per-thread allocator (docs/reliability.md). Keep 100, summarise never.
 os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "100")
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(2**62))
@@ -179,19 +180,24 @@ def launch(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860) -> gr.B
         js=render.PAGE_JS,
         theme=theme(),
         footer_links=["api"],
+        enable_monitoring=False,  # no /monitoring page: it would show every visitor the traffic
     )
     return app
 
 
-# The API routes whose requests are checked at the door, and their arguments in order.
+# The API functions whose calls are checked at the door, and their arguments in order.
 _CHECKED = {"ask": ("question", "k", "mode", "history"), "search": ("question", "k", "mode")}
+# Gradio serves a function at four routes: /call/NAME and /run/NAME and /api/NAME take
+# {"data": [arguments in order]}, /call/v2/NAME takes {name: argument}.
+_API_ROUTE = re.compile(r"/(call/v2|call|run|api)/([^/]+)/?$")
 
 
 class BodyLimit:
-    """ASGI middleware: a request body over `limit` bytes (by its Content-Length) gets 413 at once,
-    unread (uploads have their own limit, Gradio's max_file_size); a call of the ask or search API
-    over HTTP has the tighter `api_limit` and is checked by `check` before it joins the queue, so
-    a bad one is refused at once (422) instead of waiting for its turn."""
+    """ASGI middleware: a request body over `limit` bytes gets 413 at once, unread when its
+    Content-Length says so, else as soon as the bytes received pass it (uploads have their own
+    limit, Gradio's max_file_size). A call of the ask or search API, at any of Gradio's routes
+    for it, has the tighter `api_limit` and is checked by `check` before it joins the queue, so a
+    bad one is refused at once (422) instead of waiting for its turn."""
 
     def __init__(self, app, limit: int = MAX_REQUEST_BYTES, check=None, api_limit: int = MAX_API_REQUEST_BYTES) -> None:
         self.app = app
@@ -202,48 +208,69 @@ class BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"].rstrip("/").endswith("/upload"):
             return await self.app(scope, receive, send)
-        route = scope["path"].rstrip("/").rsplit("/call/", 1)
-        checked = self.check is not None and scope["method"] == "POST" and len(route) == 2 and route[1] in _CHECKED
+        route = _API_ROUTE.search(scope["path"]) if scope["method"] == "POST" else None
+        checked = self.check is not None and route is not None and route[2] in _CHECKED
         limit = self.api_limit if checked else self.limit
-        length = dict(scope.get("headers") or ()).get(b"content-length", b"0")
+        length = dict(scope.get("headers") or ()).get(b"content-length", b"")
         if length.isdigit() and int(length) > limit:
-            return await _refuse(send, 413, _too_large(int(length), limit, checked))
-        if not checked:
+            return await _refuse(send, 413, _too_large(f"{int(length):,} bytes", limit, checked))
+        if not checked and length.isdigit():
             return await self.app(scope, receive, send)
+        # Read whole (a body sent without its length is counted as it comes), then replayed.
         chunks, size, more = [], 0, True
-        while more:  # a body sent without its length is counted as it comes
+        while more:
             event = await receive()
+            if event["type"] == "http.disconnect":
+                return None  # the client left: nobody to answer
             chunks.append(event.get("body", b""))
             size += len(chunks[-1])
             if size > limit:
-                return await _refuse(send, 413, _too_large(size, limit, checked))
+                return await _refuse(send, 413, _too_large(f"over {limit:,} bytes", limit, checked))
             more = event.get("more_body", False)
         body = b"".join(chunks)
-        try:
-            values = json.loads(body)["data"]
-            if not isinstance(values, list):
-                raise TypeError
-        except (ValueError, KeyError, TypeError):
-            return await _refuse(send, 422, 'send JSON: {"data": [question, k, mode, history]}')
-        problem = self.check(dict(zip(_CHECKED[route[1]], values)))
-        if problem:
-            return await _refuse(send, 422, problem)
-        sent = False
+        if checked:
+            problem = self._problem(route, body)
+            if problem:
+                return await _refuse(send, 422, problem)
+        replayed = False
 
         async def replay():
-            nonlocal sent
-            if sent:
+            nonlocal replayed
+            if replayed:
                 return await receive()
-            sent = True
+            replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
 
+    def _problem(self, route: re.Match, body: bytes) -> str | None:
+        """Why a call of a checked API function is refused, or None."""
+        names = _CHECKED[route[2]]
+        try:
+            sent = json.loads(body)
+            if route[1] == "call/v2":  # named arguments
+                if not isinstance(sent, dict):
+                    raise TypeError
+                arguments = {name: sent[name] for name in names if name in sent}
+            else:
+                values = sent["data"]
+                if not isinstance(values, list):
+                    raise TypeError
+                arguments = dict(zip(names, values))
+        except (ValueError, KeyError, TypeError):
+            shape = (
+                "{" + ", ".join(f'"{n}": ...' for n in names) + "}"
+                if route[1] == "call/v2"
+                else ('{"data": [' + ", ".join(names) + "]}")
+            )
+            return f"send JSON: {shape}"
+        return self.check(arguments)
 
-def _too_large(size: int, limit: int, api: bool) -> str:
+
+def _too_large(size: str, limit: int, api: bool) -> str:
     what = " for an ask or search call" if api else ""
     return (
-        f"request of {size:,} bytes refused: the limit{what} is {limit:,} "
+        f"request of {size} refused: the limit{what} is {limit:,} "
         f"(questions are under 1,000 characters; send at most the last {HISTORY_TURNS} of history)"
     )
 
