@@ -32,8 +32,9 @@ from .settings import MODES, Settings, data_home
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no phoning home
 # Gradio's queue rebuilds a pandas DataFrame of its last 10,000 events after every event, for a
-# monitoring page we do not serve (launch turns it off): under 50 clients that cost 15-25 % of the answers and left
-# 25-40 MB in pyarrow's per-thread allocator (docs/reliability.md). Keep 100, summarise never.
+# monitoring page we do not serve (launch turns it off): under 50 clients that cost 7-10 % of the
+# answers and left 35-80 MB after the run in pyarrow's allocator (docs/reliability.md). Keep 100
+# events, summarise never.
 os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "100")
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(2**62))
 import gradio as gr  # noqa: E402
@@ -47,8 +48,8 @@ MAX_DOCUMENT_UPLOAD_BYTES = 50 * 1024 * 1024  # PDFs, DOCX and EPUB carry pictur
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 # A call of the ask or search API carries one question and the earlier ones (only the last 20 are
 # read): 256 KiB holds that many times over. Above it the call is refused unread, so a client
-# sending a whole 100,000-turn conversation costs the server nothing (it cost 2.7 s a call and
-# about 50 MB that stayed, parsing 100,000 strings twice).
+# sending a whole 100,000-turn conversation costs the server nothing (it cost 2.7 s a call,
+# parsing 100,000 strings twice).
 MAX_API_REQUEST_BYTES = 256 * 1024
 SESSIONS = 500
 UPLOAD_TYPES = SUPPORTED
