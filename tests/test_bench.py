@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -84,6 +85,22 @@ def test_peers_bench_scores_every_system_alike_in_fresh_processes(tmp_path):
     assert ours["passages"] > 0 and len(ours["build_runs_s"]) == 2 and ours["p50_ms"] <= ours["p95_ms"]
     assert ours["hit@1"] > 0.5 and ours["ratios_to_articleqa"]["build_s"] == 1.0
     assert peers.plot(result, tmp_path / "peers.png").stat().st_size > 0
+
+
+def test_a_relative_path_to_the_peers_python_is_found_from_the_bench_folder(tmp_path, monkeypatch):
+    # `make bench-peers` passes .venv-peers/bin/python; the systems run in a temporary folder.
+    from articleqa import peers
+    from articleqa.evaluate import load_questions
+    from articleqa.library import builtin_articles
+
+    monkeypatch.chdir(Path(sys.executable).parent.parent)
+    relative = os.path.join("bin", Path(sys.executable).name)
+    questions = load_questions(DATA / "questions.jsonl")[:1]
+    # This Python has no LangChain: the peer's script must start and fail on that import, not on
+    # a missing interpreter.
+    with pytest.raises(RuntimeError, match="langchain-faiss failed") as failed:
+        peers.run(builtin_articles(), questions, peers_python=relative, rounds=1, systems=("langchain-faiss",))
+    assert "langchain" in str(failed.value).split("failed:", 1)[1]
 
 
 def test_peers_bench_needs_a_python_with_the_peers(tmp_path, capsys):

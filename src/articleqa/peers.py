@@ -137,10 +137,29 @@ def run(articles, questions, *, peers_python: str | None, rounds: int = 2, syste
         "questions": [q.question for q in questions],
         "model": model,
     }
-    folder = Path(tempfile.mkdtemp(prefix="articleqa-peers-"))
+    # The systems run in a temporary folder: a relative path to the peers' Python (`make
+    # bench-peers` passes .venv-peers/bin/python) is made absolute first, without following the
+    # link, which would leave the virtualenv.
+    peers_python = os.path.abspath(peers_python) if peers_python else None
+    with tempfile.TemporaryDirectory(prefix="articleqa-peers-") as tmp:
+        runs = _rounds(Path(tmp), config, peers_python, rounds, systems, log)
+    chosen = list(runs)
+    results = {s: summarize(runs[s], questions) for s in chosen}
+    base = results["articleqa"]
+    for entry in results.values():
+        entry["ratios_to_articleqa"] = {
+            "build_s": round(entry["build_s"] / base["build_s"], 3),
+            "p50_ms": round(entry["p50_ms"] / base["p50_ms"], 3),
+            "hit@1": round(entry["hit@1"] / base["hit@1"], 3) if base["hit@1"] else None,
+        }
+    return {"articles": len(articles), "questions": len(questions), "rounds": rounds, "systems": results}
+
+
+def _rounds(folder: Path, config: dict, peers_python: str | None, rounds: int, systems, log) -> dict[str, list[dict]]:
+    """Each chosen system's run records, `rounds` of them, in rotating order, each in a fresh process."""
     (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    runs: dict[str, list[dict]] = {s: [] for s in systems}
     chosen = [s for s in systems if s.startswith("articleqa") or peers_python]
+    runs: dict[str, list[dict]] = {s: [] for s in chosen}
     for r in range(rounds):
         order = chosen[r % len(chosen) :] + chosen[: r % len(chosen)]
         for system in order:
@@ -157,15 +176,7 @@ def run(articles, questions, *, peers_python: str | None, rounds: int = 2, syste
             runs[system].append(json.loads(out.read_text(encoding="utf-8")))
             last = runs[system][-1]
             log(f"round {r + 1} {system}: build {last['build_s']:.2f} s, p50 {_pct(last['latency_ms'], 50):.2f} ms")
-    results = {s: summarize(runs[s], questions) for s in chosen}
-    base = results["articleqa"]
-    for entry in results.values():
-        entry["ratios_to_articleqa"] = {
-            "build_s": round(entry["build_s"] / base["build_s"], 3),
-            "p50_ms": round(entry["p50_ms"] / base["p50_ms"], 3),
-            "hit@1": round(entry["hit@1"] / base["hit@1"], 3) if base["hit@1"] else None,
-        }
-    return {"articles": len(articles), "questions": len(questions), "rounds": rounds, "systems": results}
+    return runs
 
 
 def summarize(runs: list[dict], questions) -> dict:
