@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import stat
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -304,8 +305,9 @@ def test_a_format_3_index_is_migrated_once_without_embedding(tmp_path, fake_embe
     assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == ["manifest.json", "segments"]
     assert json.loads((folder / "manifest.json").read_text())["format"] == 4
     assert sorted(lib.index.articles) == ["bicycle-chain", "green-tea", "sourdough"]
-    # The ranking the format-3 index gave (recorded when the fixture was built); scores move only
-    # by the rounding of sentence vectors from float16 to int8.
+    # The ranking the format-3 index gave (recorded when the fixture was built, with the fusion
+    # weights of then); scores move only by the rounding of sentence vectors from float16 to int8.
+    lib.settings = replace(lib.settings, dense_weight=0.4, lexical_weight=0.6)
     hits = lib.search("how hot should the water be for green tea", k=3)
     assert [h.chunk.id for h in hits] == ["green-tea#0", "bicycle-chain#0", "sourdough#0"]
     assert [h.score for h in hits] == pytest.approx([2.609061, -0.074752, -2.534309], abs=0.005)
