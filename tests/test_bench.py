@@ -87,7 +87,7 @@ def test_peers_bench_scores_every_system_alike_in_fresh_processes(tmp_path):
     assert peers.plot(result, tmp_path / "peers.png").stat().st_size > 0
 
 
-def test_a_relative_path_to_the_peers_python_is_found_from_the_bench_folder(tmp_path, monkeypatch):
+def test_a_relative_path_to_the_peers_python_is_found_from_the_bench_folder(monkeypatch):
     # `make bench-peers` passes .venv-peers/bin/python; the systems run in a temporary folder.
     from articleqa import peers
     from articleqa.evaluate import load_questions
