@@ -9,6 +9,7 @@ import pytest
 
 from articleqa import Library, Settings
 from fakes import FakeEmbedder
+from waiting import Output, stop
 
 DATA = Path(__file__).parent / "data"
 ARTICLES = DATA / "articles"
@@ -30,35 +31,53 @@ def milvus_server(tmp_path_factory):
     one ARTICLEQA_MILVUS names. Where it cannot start, the tests that need it are skipped with the
     reason, except in CI (CI=true), where that is a failure."""
     import os
-    import socket
     import subprocess
     import sys
 
     if os.environ.get("ARTICLEQA_MILVUS"):
         yield os.environ["ARTICLEQA_MILVUS"]
         return
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     data = tmp_path_factory.mktemp("milvus-server")
+    # Port 0: the helper binds its listener on a port the system picks and prints it in its
+    # `ready milvus://127.0.0.1:PORT` line, so no other process can take the port in between.
     proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).parent / "milvus_server.py"), "--data", str(data), "--port", str(port)],
+        [sys.executable, str(Path(__file__).parent / "milvus_server.py"), "--data", str(data), "--port", "0"],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
     )
-    line = proc.stdout.readline().strip()
-    if not line.startswith("ready"):
-        proc.kill()
-        reason = f"the Milvus server did not start: {line or proc.stderr.read().strip()[-500:]}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    out = Output(proc.stdout)
     try:
+        try:
+            # The helper gives up by itself after 180 s of an unhealthy server; a margin on top.
+            line = out.line(lambda line: line.startswith("ready "), 300, "the Milvus server's `ready` line")
+        except AssertionError as exc:
+            reason = f"the Milvus server did not start: {exc}"
+            if os.environ.get("CI"):
+                pytest.fail(reason)
+            pytest.skip(reason)
         yield line.split()[1]
     finally:
-        proc.terminate()
-        proc.wait(60)
+        stop(proc, timeout=60)  # SIGTERM: the helper stops the server's whole process group
+
+
+@pytest.fixture
+def spawn():
+    """Start a process (subprocess.Popen's arguments) that is stopped at the end of the test
+    whatever happens to it: SIGTERM, then SIGKILL after 10 s."""
+    import subprocess
+
+    started: list[subprocess.Popen] = []
+
+    def start(*args, **kwargs) -> subprocess.Popen:
+        started.append(subprocess.Popen(*args, **kwargs))
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for proc in started:
+            stop(proc, timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,8 @@ from the outside listener to the server. Nothing but 127.0.0.1:PORT is reachable
     python tests/milvus_server.py --data DIR --port 19530
 
 prints `ready milvus://127.0.0.1:PORT` once the server answers, and stops the server on SIGTERM
-or SIGINT. Needs root (or CAP_SYS_ADMIN) for the namespace.
+or SIGINT. With `--port 0` the system picks a free port, and the `ready` line names it. Needs root
+(or CAP_SYS_ADMIN) for the namespace.
 """
 
 from __future__ import annotations
@@ -96,13 +97,14 @@ def _stop_group(server: subprocess.Popen) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="the server's data folder")
-    parser.add_argument("--port", type=int, default=19530, help="the loopback port to listen on")
+    parser.add_argument("--port", type=int, default=19530, help="the loopback port to listen on (0: any free one)")
     parser.add_argument("--timeout", type=float, default=180)
     args = parser.parse_args()
     binary = shutil.which("milvus-server") or str(Path(sys.executable).with_name("milvus-server"))
     if not Path(binary).exists():
         raise SystemExit("no milvus-server: pip install milvus (make install-test does)")
     listener = socket.create_server(("127.0.0.1", args.port))  # in the machine's namespace
+    port = listener.getsockname()[1]  # the one the system chose for --port 0
     _unshare_network()  # everything from here on sees only the private loopback
     Path(args.data).mkdir(parents=True, exist_ok=True)
     log = open(Path(args.data) / "server.log", "ab")
@@ -124,7 +126,7 @@ def main() -> None:
         _stop_group(server)
         raise
     threading.Thread(target=_forward, args=(listener, 19530), daemon=True).start()
-    print(f"ready milvus://127.0.0.1:{args.port}", flush=True)
+    print(f"ready milvus://127.0.0.1:{port}", flush=True)
     server.wait()
     _stop_group(server)
     raise SystemExit(f"the Milvus server exited with code {server.returncode}")

@@ -2,15 +2,22 @@
 
 python procs.py add INDEX FILE... [--timeout S] [--store URI]   add files (fake embedder), print the change
 python procs.py churn INDEX PREFIX N               add and remove N articles of its own, one by one
-python procs.py read INDEX SECONDS                 open and search in a loop; print counts as JSON
+python procs.py read INDEX SECONDS [--until FILE]  open and search in a loop for SECONDS (and until FILE
+                                                   exists); print counts as JSON
 python procs.py raycrash INDEX FOLDER              a Ray build (real model, a segment every 8
                                                    passages) that dies after its first commit,
                                                    then resumes; print what each embedded as JSON
+
+Tests line processes up with files, not with the clock:
+  --gate DIR      (add, churn, read) once ready to work (imported, library open), create
+                  DIR/ready-PID, then wait until DIR/go exists: the test opens the gate when all are ready
+  --waiting FILE  (add) create FILE when about to wait for the index's write lock
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,17 +36,56 @@ def library(folder: str, timeout: float = 600.0, flush: int = 20_000, store: str
     return Library.at(Path(folder), Settings(model=FakeEmbedder.name, storage=storage), embedder=FakeEmbedder())
 
 
+def option(argv: list[str], name: str) -> str | None:
+    return argv[argv.index(name) + 1] if name in argv else None
+
+
+def positional(argv: list[str]) -> list[str]:
+    """The arguments that are neither an option nor an option's value."""
+    values = {argv[i + 1] for i, a in enumerate(argv[:-1]) if a.startswith("--")}
+    return [a for a in argv if not a.startswith("--") and a not in values]
+
+
+def gate(argv: list[str]) -> None:
+    """With --gate DIR: say ready, then wait for the test to open the gate (DIR/go)."""
+    folder = option(argv, "--gate")
+    if folder is None:
+        return
+    (Path(folder) / f"ready-{os.getpid()}").touch()
+    deadline = time.monotonic() + 600
+    while not (Path(folder) / "go").exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("the gate was never opened")
+        time.sleep(0.005)
+
+
+def say_when_waiting_for_the_lock(path: str) -> None:
+    """Create `path` when this process is about to wait for an index's write lock."""
+    from filelock import FileLock
+
+    from articleqa.storage import LOCK
+
+    acquire = FileLock.acquire
+
+    def announced(self, *args, **kwargs):
+        if Path(self.lock_file).name == LOCK:
+            Path(path).touch()
+        return acquire(self, *args, **kwargs)
+
+    FileLock.acquire = announced
+
+
 def main(argv: list[str]) -> int:
     command, folder = argv[0], argv[1]
     if command == "add":
-        timeout = float(argv[argv.index("--timeout") + 1]) if "--timeout" in argv else 600.0
-        flush = int(argv[argv.index("--flush") + 1]) if "--flush" in argv else 20_000
-        paths = [a for a in argv[2:] if not a.startswith("--") and not a.replace(".", "").isdigit()]
-        start = float(argv[argv.index("--at") + 1]) if "--at" in argv else 0.0
-        store = argv[argv.index("--store") + 1] if "--store" in argv else None
-        paths = [p for p in paths if p != store]
+        timeout = float(option(argv, "--timeout") or 600.0)
+        flush = int(option(argv, "--flush") or 20_000)
+        store = option(argv, "--store")
+        paths = positional(argv[2:])
         lib = library(folder, timeout, flush, store)
-        time.sleep(max(0.0, start - time.time()))
+        if option(argv, "--waiting"):
+            say_when_waiting_for_the_lock(option(argv, "--waiting"))
+        gate(argv)
         try:
             change = lib.add(*paths)
         except ArticleQAError as exc:
@@ -50,6 +96,7 @@ def main(argv: list[str]) -> int:
     if command == "churn":
         prefix, n = argv[2], int(argv[3])
         lib = library(folder)
+        gate(argv)
         for i in range(n):
             text = f"Churn article {prefix} number {i}. It talks about {prefix} things, item {i}."
             lib.add(Article(id=f"{prefix}-{i}", title=f"{prefix} {i}", text=text, source="churn"))
@@ -58,11 +105,13 @@ def main(argv: list[str]) -> int:
         print(json.dumps(sorted(lib.index.articles)))
         return 0
     if command == "read":
-        until = time.time() + float(argv[2])
+        stop_file = option(argv, "--until")
         loads = failures = searches = 0
         errors: list[str] = []
         embedder = FakeEmbedder()
-        while time.time() < until:
+        gate(argv)
+        until = time.monotonic() + float(argv[2])
+        while time.monotonic() < until or (stop_file is not None and not Path(stop_file).exists()):
             try:
                 index = Index.load(folder)
                 loads += 1

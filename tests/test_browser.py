@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
+import threading
 from pathlib import Path
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 import pytest  # noqa: E402
 
+import servers  # noqa: E402
 from articleqa import ui  # noqa: E402
 from articleqa.library import Library  # noqa: E402
 from articleqa.library import open as open_library  # noqa: E402
@@ -24,6 +25,11 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# What the page shows after a click or an answer can take seconds on a busy machine (Playwright's
+# own default for expect() is 5 s): every wait for the page is this long unless it says otherwise.
+PAGE_WAIT_MS = 30_000
+# An answer or an upload: the real model on that busy machine.
+ANSWER_WAIT_MS = 60_000
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '<img src=x onerror="window.__pwned=1">'
 
@@ -49,29 +55,27 @@ ARTICLES = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def chromium():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=PAGE_WAIT_MS)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def serve(lib: Library):
-    return ui.launch(ui.build_app(lib), host="127.0.0.1", port=free_port())
+    return servers.launch(ui.build_app(lib))
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory, real_embedder):
-    """A small corpus of its own, indexed with the real model, served on a free loopback port."""
+def served(tmp_path_factory, real_embedder):
+    """A small corpus of its own, indexed with the real model, served on a free loopback port:
+    the address and the library."""
     root = tmp_path_factory.mktemp("site")
     for name, text in ARTICLES.items():
         (root / "articles").mkdir(exist_ok=True)
@@ -80,19 +84,26 @@ def site(tmp_path_factory, real_embedder):
     lib.sync([root / "articles"])
     app = serve(lib)
     try:
-        yield app.local_url
+        yield app.local_url, lib
     finally:
         app.close()
+
+
+@pytest.fixture(scope="module")
+def site(served):
+    return served[0]
 
 
 @pytest.fixture
 def page(chromium, site):
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.goto(site)
-    page.wait_for_selector("#aqa-question textarea")
-    yield page
-    context.close()
+    try:
+        page = context.new_page()
+        page.goto(site)
+        page.wait_for_selector("#aqa-question textarea")
+        yield page
+    finally:
+        context.close()
 
 
 def ask(page, question: str, *, click: bool = False):
@@ -106,7 +117,7 @@ def ask(page, question: str, *, click: bool = False):
         page.click("#aqa-ask")
     else:
         page.press("#aqa-question textarea", "Enter")
-    expect(replies).to_have_count(before + 1, timeout=30_000)
+    expect(replies).to_have_count(before + 1, timeout=ANSWER_WAIT_MS)
     return replies.nth(before)
 
 
@@ -135,7 +146,7 @@ def test_first_visit_offers_example_questions_from_the_articles(page):
     expect(example).to_be_visible()
     example.click()
     reply = page.locator('#aqa-chat [data-testid="bot"]')
-    expect(reply).to_have_count(1, timeout=30_000)
+    expect(reply).to_have_count(1, timeout=ANSWER_WAIT_MS)
     expect(page.locator('#aqa-chat [data-testid="user"]')).to_contain_text("Is volcanic ash dangerous?")
     first = reply.locator(".aqa-hit").first
     expect(first).to_contain_text("Living near volcanoes")
@@ -160,7 +171,7 @@ def test_uploaded_article_is_indexed_and_cited(page, tmp_path):
     upload.write_text("# Axolotl care\n\nAxolotls regrow lost limbs within a few weeks, even parts of their heart.\n")
     page.get_by_role("tab", name="Library").click()
     page.set_input_files("#aqa-upload input[type=file]", str(upload))
-    expect(page.locator("#aqa-status")).to_contain_text("added “Axolotl care”", timeout=30_000)
+    expect(page.locator("#aqa-status")).to_contain_text("added “Axolotl care”", timeout=ANSWER_WAIT_MS)
     expect(page.locator("#aqa-library")).to_contain_text("Axolotl care")
     page.get_by_role("tab", name="Chat").click()
     reply = ask(page, "Can axolotls regrow their limbs?")
@@ -174,7 +185,7 @@ def test_an_uploaded_pdf_is_answered_with_its_page(page):
     paper = Path(__file__).parent / "data" / "documents" / "paper.pdf"
     page.get_by_role("tab", name="Library").click()
     page.set_input_files("#aqa-upload input[type=file]", str(paper))
-    expect(page.locator("#aqa-status")).to_contain_text("added “Plant-Derived Exosomes", timeout=30_000)
+    expect(page.locator("#aqa-status")).to_contain_text("added “Plant-Derived Exosomes", timeout=ANSWER_WAIT_MS)
     page.get_by_role("tab", name="Chat").click()
     reply = ask(page, "Who funded the split-face laser trial?")
     first = reply.locator(".aqa-hit").first
@@ -188,7 +199,7 @@ def test_an_empty_question_is_answered_with_what_to_do(page):
     from playwright.sync_api import expect
 
     page.click("#aqa-ask")
-    expect(page.get_by_text("Type a question first")).to_be_visible(timeout=10_000)
+    expect(page.get_by_text("Type a question first")).to_be_visible()
     expect(page.locator('#aqa-chat [data-testid="user"]')).to_have_count(0)
 
 
@@ -199,7 +210,7 @@ def test_removing_asks_first_and_can_be_undone(page, tmp_path):
     note.write_text("# Quokka facts\n\nQuokkas live on Rottnest Island and sleep through the hot day.\n")
     page.get_by_role("tab", name="Library").click()
     page.set_input_files("#aqa-upload input[type=file]", str(note))
-    expect(page.locator("#aqa-status")).to_contain_text("added “Quokka facts”", timeout=30_000)
+    expect(page.locator("#aqa-status")).to_contain_text("added “Quokka facts”", timeout=ANSWER_WAIT_MS)
     page.locator("#aqa-remove-choice input").click()
     page.get_by_role("option", name="Quokka facts (quokka)").click()
     page.click("#aqa-remove")
@@ -209,10 +220,10 @@ def test_removing_asks_first_and_can_be_undone(page, tmp_path):
     expect(page.locator("#aqa-library")).to_contain_text("Quokka facts")
     page.click("#aqa-remove")
     page.click("#aqa-remove-confirm")
-    expect(page.locator("#aqa-status")).to_contain_text("removed “Quokka facts”", timeout=30_000)
+    expect(page.locator("#aqa-status")).to_contain_text("removed “Quokka facts”", timeout=ANSWER_WAIT_MS)
     expect(page.locator("#aqa-library")).not_to_contain_text("Quokka facts")
     page.click("#aqa-undo")
-    expect(page.locator("#aqa-status")).to_contain_text("restored “Quokka facts”", timeout=30_000)
+    expect(page.locator("#aqa-status")).to_contain_text("restored “Quokka facts”", timeout=ANSWER_WAIT_MS)
     expect(page.locator("#aqa-library")).to_contain_text("Quokka facts")
     # The filter box hides the rows without the typed words.
     page.fill("#aqa-filter input, #aqa-filter textarea", "quokka")
@@ -221,9 +232,20 @@ def test_removing_asks_first_and_can_be_undone(page, tmp_path):
     expect(page.locator("#aqa-library tbody tr:visible")).not_to_have_count(1)
 
 
-def test_the_library_shows_an_upload_running_in_another_tab(chromium, site, tmp_path):
+def test_the_library_shows_an_upload_running_in_another_tab(chromium, served, tmp_path, monkeypatch):
     from playwright.sync_api import expect
 
+    site, lib = served
+    shown = threading.Event()
+    add_bytes = lib.add_bytes
+
+    def held_add_bytes(*args, **kwargs):
+        # The upload runs until the other tab has shown it: the tab looks every 2 s, and a fast
+        # machine would otherwise be done in between.
+        shown.wait(300)  # a safety net only: set in finally
+        return add_bytes(*args, **kwargs)
+
+    monkeypatch.setattr(lib, "add_bytes", held_add_bytes)
     big = tmp_path / "otters.txt"
     big.write_text(
         "Otters\n\n" + "\n\n".join(f"Otter fact {i}: otters hold hands when they sleep." for i in range(1500))
@@ -236,11 +258,13 @@ def test_the_library_shows_an_upload_running_in_another_tab(chromium, site, tmp_
             p.wait_for_selector("#aqa-question textarea")
             p.get_by_role("tab", name="Library").click()
         uploader.set_input_files("#aqa-upload input[type=file]", str(big))
-        expect(watcher.locator("#aqa-activity")).to_contain_text("Adding otters.txt", timeout=30_000)
+        expect(watcher.locator("#aqa-activity")).to_contain_text("Adding otters.txt", timeout=60_000)
+        shown.set()
         expect(uploader.locator("#aqa-status")).to_contain_text("added “Otters”", timeout=120_000)
-        expect(watcher.locator("#aqa-library")).to_contain_text("Otters", timeout=10_000)
+        expect(watcher.locator("#aqa-library")).to_contain_text("Otters")
         expect(watcher.locator("#aqa-activity")).not_to_contain_text("Adding")
     finally:
+        shown.set()
         context.close()
 
 
@@ -258,8 +282,15 @@ def test_conversations_and_settings_survive_a_reload(chromium, site):
         # Copy: the answer sentence and where it comes from (headless Chromium has no system
         # clipboard to read back, so what the page hands to it is recorded).
         page.evaluate("navigator.clipboard.writeText = (t) => { window.__copied = t; return Promise.resolve(); }")
-        reply.locator("button.aqa-copy").click()
-        expect(reply.locator("button.aqa-copy")).to_have_text("Copied")
+        # The button says "Copied" for 1.5 s only, too short to be sure to catch on a busy machine:
+        # what it says is recorded as it changes.
+        copy = reply.locator("button.aqa-copy")
+        copy.evaluate(
+            "b => { window.__labels = []; new MutationObserver(() => window.__labels.push(b.textContent))"
+            ".observe(b, {childList: true, characterData: true, subtree: true}); }"
+        )
+        copy.click()
+        page.wait_for_function("window.__labels.includes('Copied')", timeout=PAGE_WAIT_MS)
         copied = page.evaluate("window.__copied")
         assert (
             "shards of rock and glass" in copied
@@ -310,7 +341,7 @@ def test_a_citation_opens_the_whole_article_at_its_passage(chromium, builtin_sit
         page.wait_for_function(
             "(() => { const r = document.querySelector('#aqa-cited').getBoundingClientRect();"
             " return r.top >= 0 && r.top < innerHeight; })()",
-            timeout=5_000,
+            timeout=PAGE_WAIT_MS,
         )
         expect(page.locator("#aqa-original")).to_contain_text("Download the original file")
         with page.expect_download() as download:
@@ -326,20 +357,40 @@ def test_a_citation_opens_the_whole_article_at_its_passage(chromium, builtin_sit
 AXE = Path(__file__).resolve().parents[1] / ".venv" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 
 
-def serious_violations(page) -> list[str]:
-    """axe-core's WCAG 2.1 A/AA checks on the page once it is still (no output is being updated,
-    which Gradio shows faded): the serious and critical findings."""
-    page.wait_for_function("!document.querySelector('.pending, .generating')", timeout=10_000)
-    page.wait_for_timeout(400)  # the fade back in
+# The page is still: no output is being updated (Gradio shows those faded) and no fade is running.
+STILL = (
+    "!document.querySelector('.pending, .generating')"
+    " && !document.getAnimations().some(a => a instanceof CSSTransition && a.playState === 'running')"
+)
+# axe-core's WCAG 2.1 A/AA checks: the serious and critical findings; null when the page did not
+# stay still while they ran (an output updated meanwhile: the checks saw it half faded).
+AXE_RUN = f"""async () => {{
+  let moved = false;
+  const busy = (c) => typeof c === 'string' && /\\b(pending|generating)\\b/.test(c);
+  const watch = new MutationObserver((records) => {{
+    if (records.some(r => busy(r.target.className) || busy(r.oldValue))) moved = true;
+  }});
+  const what = {{attributes: true, attributeFilter: ['class'], attributeOldValue: true, subtree: true}};
+  watch.observe(document.body, what);
+  const result = await axe.run(document, {{runOnly: {{type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa']}}}});
+  watch.takeRecords().forEach(r => {{ if (busy(r.target.className) || busy(r.oldValue)) moved = true; }});
+  watch.disconnect();
+  if (moved || !({STILL})) return null;
+  return result.violations.filter(v => ['serious', 'critical'].includes(v.impact))
+    .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).slice(0, 5).join(', '));
+}}"""
+
+
+def serious_violations(page, attempts: int = 10) -> list[str]:
+    """axe-core's WCAG 2.1 A/AA checks on the page while it is still (the library tab updates
+    its list every 2 s while it is open: a run that overlapped an update is run again)."""
     page.add_script_tag(path=str(AXE))
-    found = page.evaluate(
-        """async () => {
-          const result = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa']}});
-          return result.violations.filter(v => ['serious', 'critical'].includes(v.impact))
-            .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).slice(0, 5).join(', '));
-        }"""
-    )
-    return found
+    for _ in range(attempts):
+        page.wait_for_function(STILL, timeout=PAGE_WAIT_MS)
+        found = page.evaluate(AXE_RUN)
+        if found is not None:
+            return found
+    raise AssertionError(f"the page never stayed still through {attempts} runs of axe-core")
 
 
 @pytest.mark.skipif(not AXE.exists(), reason="axe-core is installed by `make install-test` (npm)")
@@ -437,16 +488,24 @@ IN_VIEW = """() => {
 
 @pytest.mark.parametrize(("width", "height"), [(1280, 900), (390, 844)], ids=["desktop", "phone"])
 def test_the_question_and_its_answer_land_in_view(chromium, builtin_site, width, height):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     context = chromium.new_context(viewport={"width": width, "height": height})
     try:
         page = context.new_page()
         page.goto(builtin_site)
         page.wait_for_selector("#aqa-question textarea")
         if width < 768:  # a phone: the chat first, the settings folded away
-            page.wait_for_function("!document.querySelector('.sidebar.open')", timeout=10_000)
+            page.wait_for_function("!document.querySelector('.sidebar.open')", timeout=PAGE_WAIT_MS)
         for question in ("What exactly is an exosome?", "How long until I see results?", "Are exosomes vegan?"):
             ask(page, question)
-            page.wait_for_function(f"({IN_VIEW})().lead", timeout=5_000)
+            try:  # the page scrolls in steps: wait for where it ends, not its first step
+                page.wait_for_function(
+                    f"(() => {{ const v = ({IN_VIEW})(); return v.lead && v.question && v.wide === 0; }})()",
+                    timeout=PAGE_WAIT_MS,
+                )
+            except PlaywrightTimeout:
+                pass  # the assertion says what is out of view
             assert page.evaluate(IN_VIEW) == {"lead": True, "question": True, "wide": 0}, question
         page.get_by_role("tab", name="Library").click()
         page.wait_for_selector("#aqa-library table")
@@ -464,8 +523,9 @@ def test_screenshot_of_an_answer_on_the_builtin_corpus(chromium, tmp_path):
     from playwright.sync_api import expect
 
     app = serve(open_library())
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context = None
     try:
+        context = chromium.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         page.goto(app.local_url)
         page.wait_for_selector("#aqa-question textarea")
@@ -480,5 +540,6 @@ def test_screenshot_of_an_answer_on_the_builtin_corpus(chromium, tmp_path):
         if os.environ.get("ARTICLEQA_SCREENSHOT"):
             shutil.copyfile(shot, os.environ["ARTICLEQA_SCREENSHOT"])
     finally:
-        context.close()
+        if context is not None:
+            context.close()
         app.close()

@@ -122,6 +122,7 @@ def test_eval_command_ends_with_metrics_as_json(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "articleqa", "eval", str(questions), "--json"],
         capture_output=True, text=True, env={**__import__("os").environ, "ARTICLEQA_HOME": str(tmp_path)},
+        timeout=300,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     metrics = json.loads(out.stdout.strip().splitlines()[-1])

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+import servers
 from articleqa import Library
 from articleqa.errors import UnusableFile
 from articleqa.fetch import check_address, read_url, url_id
@@ -26,6 +25,9 @@ degrees Celsius. A hedgehog that wakes in midwinter loses weight quickly and may
 
 class Site(BaseHTTPRequestHandler):
     extra = "Leave a shallow dish of water out, never milk."
+    # /slow answers only once this is set (when the module's server stops): later than any client
+    # timeout, however slow the machine, and no test waits for it.
+    release = threading.Event()
 
     def do_GET(self):  # noqa: N802 - the standard library's name
         path = self.path
@@ -40,7 +42,7 @@ class Site(BaseHTTPRequestHandler):
         elif path == "/big":
             self.send(200, "text/html", b"<p>" + b"x" * (3 * 1024 * 1024) + b"</p>")
         elif path == "/slow":
-            time.sleep(3)
+            Site.release.wait(120)
             self.send(200, "text/html", b"<p>late</p>")
         elif path == "/photo":
             self.send(200, "image/png", b"\x89PNG\r\n\x1a\n" + bytes(100))
@@ -65,9 +67,11 @@ def site():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    Site.release.clear()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
+        Site.release.set()
         server.shutdown()
         server.server_close()
         thread.join(5)
@@ -163,10 +167,7 @@ def test_the_ui_adds_from_a_link_and_says_why_when_it_cannot(site, tmp_path, fak
     from articleqa import ui
 
     lib = Library.at(tmp_path / "idx", fake_settings, embedder=fake_embedder)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    app = ui.launch(ui.build_app(lib), host="127.0.0.1", port=port)
+    app = servers.launch(ui.build_app(lib))
     try:
         visitor = Client(app.local_url, verbose=False)
         value, status, *_ = visitor.predict(f"{site}/hedgehogs", api_name="/add_link")

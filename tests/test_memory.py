@@ -31,7 +31,9 @@ print(before - rss())
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc")
 def test_a_large_freed_block_goes_back_to_the_system():
     def freed(mode: str) -> int:
-        out = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", PROBE, mode], capture_output=True, text=True, check=True, timeout=120
+        )
         return int(out.stdout)
 
     assert freed("apart") >= 7  # MiB: its own mapping, unmapped when freed
@@ -46,17 +48,18 @@ if sys.argv[1] == "shared":
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
-start, go = threading.Barrier(8), threading.Event()
+start, allocated, go = threading.Barrier(8), threading.Barrier(9), threading.Event()
 def work():
     start.wait()  # all at once, so each finds the others' arenas busy
     blocks = [libc.malloc(200) for _ in range(20000)]
+    allocated.wait()
     go.wait()
     for b in blocks:
         libc.free(b)
 threads = [threading.Thread(target=work) for _ in range(8)]
 for t in threads:
     t.start()
-import time; time.sleep(0.5)
+allocated.wait()  # every thread has its blocks: the arenas they took are all there to count
 libc.fopen.restype = ctypes.c_void_p
 libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
 libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
@@ -78,7 +81,9 @@ def test_threads_share_a_few_malloc_arenas():
     env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES")}
 
     def arenas(mode: str) -> int:
-        out = subprocess.run([sys.executable, "-c", ARENAS, mode], capture_output=True, text=True, check=True, env=env)
+        out = subprocess.run(
+            [sys.executable, "-c", ARENAS, mode], capture_output=True, text=True, check=True, env=env, timeout=120
+        )
         return int(out.stdout)
 
     assert arenas("shared") <= 2

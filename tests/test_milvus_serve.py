@@ -1,6 +1,6 @@
 """Two `articleqa serve` processes on one library whose vectors live on the real Milvus server:
-an upload to one is answered by the other within a second, a removal made in one never comes
-back in either, and two writers at the same moment both get in."""
+an upload to one is answered by the other at once (the first question after it), a removal made
+in one never comes back in either, and two writers at the same moment both get in."""
 
 from __future__ import annotations
 
@@ -13,40 +13,21 @@ from pathlib import Path
 
 import pytest
 
+import servers
 from articleqa.library import Library, seed_user_index
+from waiting import open_gate, stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 PROCS = Path(__file__).parent / "procs.py"
 ARTICLES = Path(__file__).parent / "data" / "articles"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(folder: Path, store: str, home: Path) -> tuple[subprocess.Popen, str]:
+def serve(folder: Path, store: str, home: Path, spawn) -> tuple[subprocess.Popen, str]:
+    """`articleqa serve` on a free port (stopped when the test ends at the latest), and the
+    address it printed."""
     env = dict(os.environ, ARTICLEQA_HOME=str(home), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "articleqa", "serve", "--index-dir", str(folder), "--store", store, "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if "Ctrl+C to stop" in line:
-            return proc, f"http://127.0.0.1:{port}/"
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    raise AssertionError(f"articleqa serve did not start: {proc.stdout.read()[-2000:]}")
+    proc, url, _ = servers.serve(["--index-dir", folder, "--store", store], env=env, spawn=spawn)
+    return proc, url
 
 
 def client(url):
@@ -59,42 +40,41 @@ def titles(answer) -> list[str]:
     return [h["article"]["title"] for h in answer["hits"]]
 
 
-def test_two_servers_share_one_library_on_milvus(tmp_path, milvus_server):
+def test_two_servers_share_one_library_on_milvus(tmp_path, milvus_server, spawn):
     from gradio_client import handle_file
 
     store = f"{milvus_server}/t_{uuid.uuid4().hex[:12]}"
     folder = tmp_path / "index"
     seed_user_index(folder)  # the built-in library, moved to the server by the first process
-    one, url_one = serve(folder, store, tmp_path / "home1")
-    two, url_two = serve(folder, store, tmp_path / "home2")
-    try:
-        path = tmp_path / "axolotl.md"
-        path.write_text("# Axolotl care\n\nAxolotls regrow lost limbs within a few weeks, even parts of the heart.\n")
-        a, b = client(url_one), client(url_two)
-        b.predict(question="What are exosomes?", k=3, mode="dense", api_name="/ask")  # a server already in use
-        _, status, *_ = a.predict([handle_file(str(path))], api_name="/upload")
-        uploaded = time.monotonic()
-        assert "added “Axolotl care”" in status
-        answer = b.predict(question="Can axolotls regrow limbs?", k=3, mode="dense", api_name="/ask")
-        seen_after = time.monotonic() - uploaded
-        assert "Axolotl care" in titles(answer) and seen_after < 1.0, (titles(answer), seen_after)
-        print(f"upload in one server answered by the other after {seen_after:.3f} s")
-        status, *_ = a.predict("axolotl", api_name="/remove")  # the session that uploaded lists it
-        assert "removed “Axolotl care”" in status
-        for other in (b, a):
-            for mode in ("dense", "hybrid"):
-                answer = other.predict(question="Can axolotls regrow limbs?", k=5, mode=mode, api_name="/search")
-                assert "Axolotl care" not in [h["article"]["title"] for h in answer["hits"]]
-    finally:
-        for proc in (one, two):
-            proc.terminate()
-            proc.wait(30)
+    one, url_one = serve(folder, store, tmp_path / "home1", spawn)
+    two, url_two = serve(folder, store, tmp_path / "home2", spawn)
+    path = tmp_path / "axolotl.md"
+    path.write_text("# Axolotl care\n\nAxolotls regrow lost limbs within a few weeks, even parts of the heart.\n")
+    a, b = client(url_one), client(url_two)
+    b.predict(question="What are exosomes?", k=3, mode="dense", api_name="/ask")  # a server already in use
+    _, status, *_ = a.predict([handle_file(str(path))], api_name="/upload")
+    uploaded = time.monotonic()
+    assert "added “Axolotl care”" in status
+    # The first question the other server is asked after the upload finds it: no waiting, no
+    # retrying. (How long that answer took depends on how busy the machine is: printed, not checked.)
+    answer = b.predict(question="Can axolotls regrow limbs?", k=3, mode="dense", api_name="/ask")
+    seen_after = time.monotonic() - uploaded
+    assert "Axolotl care" in titles(answer), (titles(answer), seen_after)
+    print(f"upload in one server answered by the other after {seen_after:.3f} s")
+    status, *_ = a.predict("axolotl", api_name="/remove")  # the session that uploaded lists it
+    assert "removed “Axolotl care”" in status
+    for other in (b, a):
+        for mode in ("dense", "hybrid"):
+            answer = other.predict(question="Can axolotls regrow limbs?", k=5, mode=mode, api_name="/search")
+            assert "Axolotl care" not in [h["article"]["title"] for h in answer["hits"]]
+    for proc in (one, two):
+        stop(proc)
     lib = Library.load(folder)
     assert "axolotl" not in lib.index.articles
     assert lib.index.remote.count() == len(lib.index)  # nothing left behind on the server
 
 
-def test_two_writers_at_the_same_moment_both_get_in(tmp_path, milvus_server):
+def test_two_writers_at_the_same_moment_both_get_in(tmp_path, milvus_server, spawn):
     store = f"{milvus_server}/t_{uuid.uuid4().hex[:12]}"
     kites = tmp_path / "kites.md"
     kites.write_text("# Kites\n\nA kite flies best in a steady wind.\n")
@@ -106,16 +86,18 @@ def test_two_writers_at_the_same_moment_both_get_in(tmp_path, milvus_server):
         timeout=120,
     )
     assert first.returncode == 0, first.stderr
-    at = str(time.time() + 3)
+    gate = tmp_path / "gate"
+    gate.mkdir()
     procs = [
-        subprocess.Popen(
-            [sys.executable, str(PROCS), "add", str(folder), str(path), "--at", at, "--store", store],
+        spawn(
+            [sys.executable, str(PROCS), "add", str(folder), str(path), "--gate", str(gate), "--store", store],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for path in (kites, ARTICLES / "volcano.html")
     ]
+    open_gate(gate, procs)  # both write at once, however long each took to start
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err

@@ -16,6 +16,7 @@ import pytest
 from articleqa import storage
 from articleqa.index import Index
 from conftest import ARTICLES
+from waiting import open_gate, wait_for
 
 PROCS = Path(__file__).parent / "procs.py"
 
@@ -30,14 +31,27 @@ def run(*args, env=None, timeout=120) -> subprocess.CompletedProcess:
     )
 
 
-def start(*args, env=None) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, str(PROCS), *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
+@pytest.fixture
+def start(spawn):
+    """start(*args): `procs.py ARGS` in a process of its own, stopped when the test ends."""
+
+    def start(*args, env=None) -> subprocess.Popen:
+        return spawn(
+            [sys.executable, str(PROCS), *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+
+    return start
+
+
+def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[str, str]:
+    """The output of a process that is expected to end by itself, once it did."""
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-3000:]
+    return out, err
 
 
 def consistent(folder: Path) -> set[str]:
@@ -80,40 +94,68 @@ def test_a_writer_killed_twice_in_a_row_leaves_a_whole_state_each_time(built, tm
     assert not [p for p in folder.iterdir() if p.name.startswith(".tmp")]
 
 
-def test_a_build_killed_at_random_moments_keeps_what_it_committed(tmp_path):
+def test_a_build_killed_at_random_moments_keeps_what_it_committed(tmp_path, start):
     folder = tmp_path / "idx"
     sources = tmp_path / "articles"
     sources.mkdir()
     for i in range(40):
         body = " ".join(f"Sentence {j} of article {i} is about topic {i % 7} and item {j}." for j in range(12))
         (sources / f"a{i:02d}.md").write_text(f"# Article {i}\n\n{body}\n")
+    manifest = folder / storage.MANIFEST
+
+    def published() -> bytes:
+        return manifest.read_bytes() if manifest.exists() else b""  # replaced whole, never half-written
+
     seen = []
-    for delay in (0.8, 1.3, 1.9, 2.6, 3.4):
+    # Each build is killed a moment after it has published a commit of its own (not after a fixed
+    # time from its start, which on a slow machine passes before it has even imported): the
+    # moments vary, and each kill lands in the middle of the writing, wherever that has got to.
+    # (A build killed before the library's first commit: test_a_first_build_killed_before_*.)
+    for delay in (0.0, 0.01, 0.03, 0.07, 0.15):
+        before = published()
         proc = start("add", folder, sources, "--flush", "4")
-        time.sleep(delay)
+        wait_for(
+            lambda before=before, proc=proc: published() != before or proc.poll() is not None,
+            120,
+            "the build to publish a commit (or to finish)",
+            interval=0.005,
+        )
+        time.sleep(delay)  # not a wait for anything: where in the writing the kill lands
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        if (folder / storage.MANIFEST).exists():
+        proc.wait(30)
+        if manifest.exists():
             seen.append(len(consistent(folder)))
     assert run("add", folder, sources).returncode == 0
     assert len(consistent(folder)) == 40
     assert seen == sorted(seen)  # each run resumed where the last one stopped, nothing lost
 
 
-def test_many_writers_and_readers_at_once_lose_nothing_and_never_fail(built):
+@pytest.mark.parametrize("point", ["segment-half", "segment-written", "manifest-written"])
+def test_a_first_build_killed_before_its_first_commit_can_be_run_again(tmp_path, point):
+    folder = tmp_path / "idx"
+    kites = tmp_path / "kites.md"
+    kites.write_text("# Kites\n\nA kite flies best in a steady wind.\n")
+    result = run("add", folder, kites, env={"ARTICLEQA_CRASH_AT": point})
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    assert not (folder / storage.MANIFEST).exists()
+    result = run("add", folder, kites)  # an empty library with leftovers, not a damaged one
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert consistent(folder) == {"kites"}
+
+
+def test_many_writers_and_readers_at_once_lose_nothing_and_never_fail(built, tmp_path, start):
     folder = built.index_dir
-    writers = [start("churn", folder, f"w{i}", 12) for i in range(3)]
-    readers = [start("read", folder, 12) for _ in range(3)]
-    results = []
+    gate, writers_done = tmp_path / "gate", tmp_path / "writers-done"
+    gate.mkdir()
+    # All start together once all are ready, and the readers read (12 s at least) until every
+    # writer is done, so the reading overlaps all of the writing however slow the machine is.
+    writers = [start("churn", folder, f"w{i}", 12, "--gate", gate) for i in range(3)]
+    readers = [start("read", folder, 12, "--gate", gate, "--until", writers_done) for _ in range(3)]
+    open_gate(gate, writers + readers)
     for proc in writers:
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
-        results.append(json.loads(out))
-    stats = []
-    for proc in readers:
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
-        stats.append(json.loads(out))
+        json.loads(finish(proc)[0])
+    writers_done.touch()
+    stats = [json.loads(finish(proc)[0]) for proc in readers]
     assert sum(s["loads"] for s in stats) > 20
     assert [s["failures"] for s in stats] == [0, 0, 0], [s["errors"] for s in stats]
     # Each writer kept every second article of its own; all of them are there.
@@ -123,19 +165,20 @@ def test_many_writers_and_readers_at_once_lose_nothing_and_never_fail(built):
         assert not {f"w{i}-{n}" for n in range(0, 12, 2)} & final
 
 
-def test_two_processes_adding_at_the_same_moment_both_get_in(built, tmp_path):
+def test_two_processes_adding_at_the_same_moment_both_get_in(built, tmp_path, start):
     kites = tmp_path / "kites.md"
     kites.write_text("# Kites\n\nA kite flies best in a steady wind.\n")
-    at = time.time() + 3
-    a = start("add", built.index_dir, kites, "--at", at)
-    b = start("add", built.index_dir, ARTICLES / "volcano.html", "--at", at)
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    a = start("add", built.index_dir, kites, "--gate", gate)
+    b = start("add", built.index_dir, ARTICLES / "volcano.html", "--gate", gate)
+    open_gate(gate, [a, b])
     for proc in (a, b):
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
+        finish(proc, timeout=120)
     assert consistent(built.index_dir) == BASE | {"kites", "volcano"}
 
 
-def test_a_second_writer_waits_for_the_lock_then_gives_up_naming_the_holder(built, tmp_path):
+def test_a_second_writer_waits_for_the_lock_then_gives_up_naming_the_holder(built, tmp_path, start):
     kites = tmp_path / "kites.md"
     kites.write_text("# Kites\n\nA kite flies best in a steady wind.\n")
     with storage.write_lock(built.index_dir):
@@ -144,12 +187,13 @@ def test_a_second_writer_waits_for_the_lock_then_gives_up_naming_the_holder(buil
     assert f"pid {os.getpid()}" in result.stderr and "try again" in result.stderr
     assert "kites" not in consistent(built.index_dir)
     # A writer that waits long enough gets its turn.
+    waiting = tmp_path / "waiting"
     with storage.write_lock(built.index_dir):
-        proc = start("add", built.index_dir, kites, "--timeout", "60")
-        time.sleep(2)
-        assert proc.poll() is None  # still waiting
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+        proc = start("add", built.index_dir, kites, "--timeout", "120", "--waiting", waiting)
+        wait_for(lambda: waiting.exists() or proc.poll() is not None, 120, "the writer to reach the lock")
+        with pytest.raises(subprocess.TimeoutExpired):  # at the lock: still waiting a second later
+            proc.wait(1.0)
+    finish(proc, timeout=120)
     assert "kites" in consistent(built.index_dir)
 
 

@@ -68,25 +68,28 @@ def test_threads_inside_at_once_keep_the_limit_until_the_last_leaves(monkeypatch
     recorder = RecordingController()
     monkeypatch.setattr(threads, "_blas", lambda: recorder)
     first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
-    seen = []
+    seen, waits = [], []
+    # Each step waits for the other thread's (generous deadlines: a busy machine may not run a
+    # thread for seconds); a wait that ran out is recorded, so it fails here and not as a puzzle.
 
     def first():
         with single_threaded():
             first_in.set()
-            second_in.wait(5)
+            waits.append(("second in", second_in.wait(60)))
         first_out.set()
 
     def second():
-        first_in.wait(5)
+        waits.append(("first in", first_in.wait(60)))
         with single_threaded():
             second_in.set()
-            first_out.wait(5)
+            waits.append(("first out", first_out.wait(60)))
             seen.append(list(recorder.events))  # the first thread has left
 
     workers = [threading.Thread(target=first), threading.Thread(target=second)]
     for t in workers:
         t.start()
     for t in workers:
-        t.join(10)
+        t.join(120)
+    assert not any(t.is_alive() for t in workers) and all(ok for _, ok in waits), waits
     assert seen == [["set"]]  # set once, still held for the thread inside
     assert recorder.events == ["set", "lifted"] and threads._inside == 0

@@ -1,10 +1,16 @@
 """articleqa: ask questions of your articles; get back the passages that answer, cited."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .__about__ import __version__
 from .errors import ArticleQAError
-from .library import Library, open
 from .schema import Answer, Article, Chunk, Hit
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .library import Library, open
 
 __all__ = [
     "Answer",
@@ -17,3 +23,13 @@ __all__ = [
     "__version__",
     "open",
 ]
+
+
+def __getattr__(name: str):
+    # The library (numpy, FAISS) loads on first use, so the command line starts at once and
+    # Ctrl+C is in our hands from its first moment.
+    if name in ("Library", "open"):
+        from . import library
+
+        return getattr(library, name)
+    raise AttributeError(f"module 'articleqa' has no attribute {name!r}")

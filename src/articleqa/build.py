@@ -204,7 +204,10 @@ def apply(
                 sentences += len(data.sentence_spans)
             delete = pending_deletes + [a.id for a, _, _ in group if a.id in replaced]
             pending_deletes = []
-            latest = writer.commit(latest, data, delete=delete, removed=work.removed, storage_settings=storage_settings)
+            note = None if progress is None else (lambda m, at=chars_done / total_chars: progress(at, m))
+            latest = writer.commit(
+                latest, data, delete=delete, removed=work.removed, storage_settings=storage_settings, note=note
+            )
         if hasattr(model, "done_building"):
             model.done_building()
         if old_vectors and old_vectors != latest.manifest.get("vectors"):

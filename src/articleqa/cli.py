@@ -21,6 +21,14 @@ from .settings import MODES
 log = logging.getLogger("articleqa")
 
 
+def run() -> int:
+    """The `articleqa` program: Ctrl+C (or SIGTERM) ends any command within seconds."""
+    from . import stopping
+
+    stopping.install()
+    return main()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -149,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", metavar="PATHS", help="articles to serve (default: your library)")
     index_dir(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860; 0: any free port)")
     p.add_argument("--allow-private-urls", action="store_true", help=private_urls)
     store(p)
     p.set_defaults(func=cmd_serve)
@@ -393,6 +401,8 @@ def cmd_remove(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    from . import stopping
+
     # Uploads land in a folder of this server's own (inside GRADIO_TEMP_DIR when that is set),
     # removed when it stops; Gradio reads the setting when it is imported, so it is set first.
     base = os.environ.get("GRADIO_TEMP_DIR") or None
@@ -400,6 +410,7 @@ def cmd_serve(args) -> int:
         os.makedirs(base, exist_ok=True)
     own = tempfile.mkdtemp(prefix="articleqa-uploads-", dir=base)
     os.environ["GRADIO_TEMP_DIR"] = own
+    stopping.remove_on_abandon(own)
     try:
         from .ui import serve
 

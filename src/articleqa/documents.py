@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 
 from .errors import UnusableFile
+from .stopping import checkpoint
 from .text import normalize
 
 PDF, DOCX, EPUB = "PDF document", "Word document (.docx)", "EPUB e-book"
@@ -78,6 +79,7 @@ def read_pdf(raw: bytes) -> Document:
         meta = pdf.get_metadata_dict()
         pages, heights = [], []
         for number in range(len(pdf)):
+            checkpoint()
             page = pdf[number]
             heights.append(page.get_height())
             pages.append(_pdf_lines(page, number))
@@ -346,6 +348,7 @@ def read_epub(raw: bytes) -> Document:
     parts = []
     for idref, _ in book.spine:
         item = book.get_item_with_id(idref)
+        checkpoint()
         if item is None or item.get_type() != ebooklib.ITEM_DOCUMENT or isinstance(item, epub.EpubNav):
             continue
         # A chapter's <h1> is a section of the book (the book's title is the article's title).

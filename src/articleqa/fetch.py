@@ -17,6 +17,7 @@ from urllib.parse import urljoin, urlsplit
 from .__about__ import __version__
 from .errors import UnusableFile
 from .schema import Article
+from .stopping import checkpoint
 
 MAX_BYTES = 50 * 1024 * 1024
 TIMEOUT = 20.0  # seconds for the whole fetch, however slowly the server sends
@@ -116,6 +117,7 @@ def _read(response, url: str, max_bytes: int, deadline: float, timeout: float) -
         raise UnusableFile(f"{url}: too large ({int(declared) / 2**20:.1f} MiB; the limit is {max_bytes // 2**20} MiB)")
     chunks, size = [], 0
     for chunk in response.iter_bytes():
+        checkpoint()
         size += len(chunk)
         if size > max_bytes:
             raise UnusableFile(f"{url}: too large (more than {max_bytes // 2**20} MiB)")

@@ -108,7 +108,7 @@ class Index:
         for _ in range(20):
             manifest = storage.read_manifest(folder)
             if manifest is None:
-                if folder.exists() and any(p.name not in (storage.LOCK, storage.WRITER) for p in folder.iterdir()):
+                if folder.exists() and not storage.only_leftovers(folder):
                     raise IndexCorrupt(f"{folder} has no {MANIFEST}: rebuild it with `articleqa build --rebuild`")
                 raise IndexMissing(
                     f"no index in {folder}: create one with `articleqa build PATHS --index-dir {folder}`"

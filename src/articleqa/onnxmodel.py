@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import ModelUnavailable
 from .memory import give_back
+from .stopping import checkpoint
 
 log = logging.getLogger("articleqa")
 
@@ -133,6 +134,7 @@ class OnnxEncoder:
         token_lists: list = [None] * len(texts)
         outputs = ["token_embeddings", "sentence_embedding"] if tokens else ["sentence_embedding"]
         for b in range(0, len(order), batch_size):
+            checkpoint()  # a batch takes well under a second: a stopping server waits no longer
             rows = order[b : b + batch_size]
             batch = [encodings[i] for i in rows]
             ids = np.zeros((len(rows), max(len(e.ids) for e in batch)), np.int64)

@@ -229,6 +229,20 @@ def _holder(folder: Path) -> str:
         return "unknown"
 
 
+def only_leftovers(folder: Path) -> bool:
+    """True if the folder holds nothing but what a first write leaves when it dies before its
+    first manifest (the lock, unfinished segments, temporary files): an empty index, not a damaged
+    one. Its first successful write collects them."""
+    for path in Path(folder).iterdir():
+        name = path.name
+        if name in (LOCK, WRITER) or name.startswith((_TMP, "deleted-", "codebook-")):
+            continue
+        if name == SEGMENTS and path.is_dir():
+            continue
+        return False
+    return True
+
+
 def collect_garbage(folder: Path, manifest: dict) -> list[str]:
     """Remove what the manifest does not name: unfinished or replaced segments, old deletion
     lists, unused codebooks, temporary files. Call only while holding the write lock."""

@@ -9,6 +9,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -20,7 +21,7 @@ from urllib.parse import unquote
 
 from starlette.middleware import Middleware
 
-from . import conversations, render
+from . import conversations, render, stopping
 from .documents import SUFFIXES as DOCUMENT_SUFFIXES
 from .errors import ArticleQAError, Stopped
 from .fetch import is_url
@@ -78,13 +79,21 @@ def serve(
         app = launch(build_app(lib), host=host, port=port)
     except OSError as exc:
         raise ArticleQAError(f"cannot listen on {host}:{port} ({exc}): choose another port with --port") from None
-    # Listening first, then the model, so the page is up at once; the first question is not slowed
-    # (on a machine's first run this writes the ONNX copy of the model).
-    lib.embedder.encode_query("warm up")
-    n = len(lib.index.articles)
-    print(f"articleqa: {n} article{'s' * (n != 1)} at {app.local_url} (Ctrl+C to stop)", flush=True)
-    wait_until_interrupted(app)
-    stop(app)
+    try:
+        # Listening first, then the model, so the page is up at once; the first question is not
+        # slowed (on a machine's first run this writes the ONNX copy of the model).
+        lib.embedder.encode_query("warm up")
+        n = len(lib.index.articles)
+        print(f"articleqa: {n} article{'s' * (n != 1)} at {app.local_url} (Ctrl+C to stop)", flush=True)
+        wait_until_interrupted(app)
+    except KeyboardInterrupt:
+        pass  # Ctrl+C while warming up: stop all the same
+    finally:
+        done = stop(app)
+    if done:
+        print("articleqa: stopped", flush=True)
+    else:  # a step that does not reach its next check in time (a long parse, a merge): dropped
+        stopping.abandon("articleqa: stopped (the change in progress was abandoned; the index is as it was)")
 
 
 def wait_until_interrupted(app: gr.Blocks) -> None:
@@ -130,17 +139,22 @@ def forget_api_sessions(app: gr.Blocks, idle: float = 2.0) -> None:
     life.answered(later)
 
 
-def stop(app: gr.Blocks, *, wait: float = 60.0) -> bool:
-    """Stop cleanly: an upload being indexed is left out at its next step (the index stays as it
-    was; nothing half-written is published), then the server closes. False if a change was
-    still running after `wait` seconds."""
+def stop(app: gr.Blocks, *, wait: float = 2.0) -> bool:
+    """Stop promptly: a change being written is left out at its next check (the index stays as it
+    was; nothing half-written is published), then the server closes. False if the change was
+    still running after `wait` seconds: the caller abandons it (stopping.abandon)."""
     life: Lifecycle = app.articleqa_life
     life.stopping.set()
     done = life.writing.acquire(timeout=wait)
     if done:
         life.writing.release()
+    server = getattr(app, "server", None)
+    if server is not None:
+        # Uvicorn would wait for every open connection (a page's event stream, a client waiting
+        # for its upload's answer) to end by itself; Gradio waits 5 s for it. Half a second.
+        server.config.timeout_graceful_shutdown = 0.5
+        logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)  # "cancelled N tasks": meant
     app.close()
-    print("articleqa: stopped" + ("" if done else " (a change was still running)"), flush=True)
     return done
 
 
@@ -162,7 +176,25 @@ def library_for(paths: list[str] | None, index_dir: str | None, store: str | Non
 
 
 def launch(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860) -> gr.Blocks:
-    """Start the server in the background on `host` only (loopback by default); never a share link."""
+    """Start the server in the background on `host` only (loopback by default); never a share link.
+    Port 0: any free port (app.local_url names it)."""
+    if port:
+        return _launch(app, host, port)
+    for attempt in range(5):
+        # Gradio cannot bind port 0 itself (it names the requested port in the address it checks):
+        # a port free a moment ago is tried, and another if someone took it meanwhile.
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            free = probe.getsockname()[1]
+        try:
+            return _launch(app, host, free)
+        except OSError:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _launch(app: gr.Blocks, host: str, port: int) -> gr.Blocks:
     app.launch(
         server_name=host,
         server_port=port,
@@ -536,7 +568,7 @@ def build_app(lib: Library) -> gr.Blocks:
                 progress((i + fraction) / len(files), desc=f"{name}: {message}")
 
             try:
-                with life.writing:
+                with life.writing, stopping.stop_points(lambda name=name: life.check(flag, name)):
                     step(0.0, "reading and splitting into passages")
                     article = lib.add_bytes(Path(tmp).read_bytes(), filename=name, progress=step)
             except ArticleQAError as exc:
@@ -562,7 +594,7 @@ def build_app(lib: Library) -> gr.Blocks:
             progress(fraction, desc=message)
 
         try:
-            with life.writing:
+            with life.writing, stopping.stop_points(lambda: life.check(flag, url)):
                 step(0.0, f"fetching {url}")
                 change = lib.add(url, progress=step)
         except ArticleQAError as exc:

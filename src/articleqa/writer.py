@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from .index import Index
 from .milvus import MilvusEngine, Store, check_store, collection_for_new_library
 from .segment import Segment, SegmentData, merged
 from .settings import INDEX_FORMAT, StorageSettings
+from .stopping import checkpoint
 from .tokens import Codec, Int8Codec, PQCodec, TokenTable, default_codec
 
 
@@ -31,9 +32,10 @@ def commit(
     delete: Sequence[str] = (),
     removed: dict[str, str] | None = None,
     storage_settings: StorageSettings | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> Index:
     """Publish `index` plus `data` as a new segment, minus the articles `delete`; returns the
-    new snapshot (sharing every unchanged segment with `index`)."""
+    new snapshot (sharing every unchanged segment with `index`). `note` hears of merges."""
     if index.folder is None:
         raise ValueError("an index without a folder cannot be written")
     settings = storage_settings or StorageSettings()
@@ -60,7 +62,7 @@ def commit(
     dead = [index.keys_of(article_id) for article_id in delete]
     deleted = np.union1d(index.deleted, np.concatenate(dead)) if dead else index.deleted
     entries, segments, deleted, library_codec = _merge(
-        index, entries, segments, deleted, generation, settings, codecs, library_codec, remote
+        index, entries, segments, deleted, generation, settings, codecs, library_codec, remote, note
     )
     manifest = {
         "format": INDEX_FORMAT,
@@ -79,6 +81,7 @@ def commit(
     if vectors is not None:
         manifest["vectors"] = vectors
         manifest["published"] = time.time()  # readers of a young snapshot ask the server for every write
+    checkpoint()  # the last moment the change can be dropped
     storage.publish(folder, manifest)
     storage.crash_point("published")
     if remote is not None:
@@ -151,11 +154,12 @@ def _write_segment(
     return entry, Segment(final, index.dim, codecs[meta["tokens"].get("codebook") or "int8"])
 
 
-def _merge(index, entries, segments, deleted, generation, settings, codecs, library_codec, remote=None):
+def _merge(index, entries, segments, deleted, generation, settings, codecs, library_codec, remote=None, note=None):
     """Merge segments as the tiered policy says (`merge_group`), until it says no more. A merged
     segment's token vectors are compressed once it holds `compact_from` passages (or held any
     compressed ones already); they are re-encoded, never re-embedded."""
     while True:
+        checkpoint()  # between merges: a stopping server drops the change, never half of one
         group = merge_group(segments, deleted, settings)
         if not group:
             return entries, segments, deleted, library_codec
@@ -163,6 +167,8 @@ def _merge(index, entries, segments, deleted, generation, settings, codecs, libr
         parts = [(segments[i], ~np.isin(segments[i].keys, deleted)) for i in group]
         gone = np.concatenate([segments[i].keys for i in group])
         size = sum(int(live.sum()) for _, live in parts)
+        if note is not None:
+            note(f"merging {len(group)} segments ({size:,} passages)")
         compact = size >= settings.compact_from or any(seg.tokens.codec.name == "pq" for seg, _ in parts)
         codec = _pq_codec(index, codecs, library_codec) if compact else Int8Codec(index.dim)
         data = merged(parts, codec or Int8Codec(index.dim))
