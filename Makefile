@@ -8,7 +8,7 @@ PORT ?= 7860
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install install-test run test lint embeddings bench bench-peers bench-browser eval clean
+.PHONY: install install-test run test lint embeddings bench bench-peers bench-browser bench-shutdown eval clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -77,6 +77,10 @@ bench-peers: install-test $(PEERS)/bin/python
 # From Enter to the answer on screen, in Chromium, on the built-in corpus.
 bench-browser: install-test
 	$(VENV)/bin/articleqa bench --browser --questions tests/data/questions.jsonl --queries 72 --out docs/browser.json
+
+# Seconds from Ctrl+C to exit for serve, build and add in every phase, beside two busy processes.
+bench-shutdown: install-test
+	$(PY) benchmarks/shutdown.py --out docs/shutdown.json
 
 clean:
 	rm -rf $(VENV) $(PEERS) .pytest_cache .ruff_cache
