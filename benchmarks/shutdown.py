@@ -1,7 +1,7 @@
 """How long Ctrl+C takes to stop `articleqa serve`, `build` and `add`, in every phase of their work,
 with two busy processes hogging the CPUs beside them; and whether the index stayed whole.
 
-    python benchmarks/shutdown.py --out docs/shutdown.json [--hogs 2] [--only serve:embedding]
+    python -m benchmarks shutdown --out docs/shutdown.json [--hogs 2] [--only serve:embedding]
 
 Each case starts the command on a copy of a small library, waits until the phase it names is
 observably under way (the progress the command shows, a connection reaching a slow server,
@@ -68,9 +68,8 @@ def write_pdf(path: Path, pages: int) -> None:
 
 
 def write_text(path: Path, paragraphs: int) -> None:
-    path.write_text(
-        "\n\n".join(f"Otter fact {i}. Otters hold hands when they sleep in rivers, {i} of them." for i in range(paragraphs))
-    )
+    facts = (f"Otter fact {i}. Otters hold hands when they sleep in rivers, {i} of them." for i in range(paragraphs))
+    path.write_text("\n\n".join(facts))
 
 
 class SlowServer:
@@ -126,7 +125,7 @@ def merge_library(work: Path, base: Path, segments: int = 7, passages: int = 600
     vectors, the real model's name): one more of that size makes the writer merge them all."""
     from articleqa import Library, Settings
     from articleqa.settings import DEFAULT_MODEL, StorageSettings
-    from articleqa.synthetic import FastEmbedder, synthetic_articles
+    from benchmarks.synthetic import FastEmbedder, synthetic_articles
 
     class Stand(FastEmbedder):
         name = DEFAULT_MODEL
@@ -220,7 +219,7 @@ def _port_open(port: int) -> bool:
 
 
 def _articles(folder: Path) -> set[str] | str:
-    from articleqa.index import Index
+    from articleqa.index.snapshot import Index
 
     try:
         return set(Index.load(folder).articles)

@@ -11,7 +11,10 @@ from articleqa import Library, Settings
 from fakes import FakeEmbedder
 from waiting import Output, stop
 
-DATA = Path(__file__).parent / "data"
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+DATA = TESTS / "data"
+PROCS = TESTS / "procs.py"  # a writer or reader of one index, run as a separate process
 ARTICLES = DATA / "articles"
 BAD = DATA / "bad"
 # The fixture articles every plumbing test indexes (the HTML page has tests of its own).
@@ -41,7 +44,7 @@ def milvus_server(tmp_path_factory):
     # Port 0: the helper binds its listener on a port the system picks and prints it in its
     # `ready milvus://127.0.0.1:PORT` line, so no other process can take the port in between.
     proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).parent / "milvus_server.py"), "--data", str(data), "--port", "0"],
+        [sys.executable, str(TESTS / "milvus_server.py"), "--data", str(data), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -83,9 +86,9 @@ def spawn():
 @pytest.fixture(scope="session")
 def real_embedder():
     """The bundled all-MiniLM-L6-v2, loaded from disk once per test session."""
-    from articleqa.embedding import Embedder
+    from articleqa.embed.model import SentenceEmbedder
 
-    return Embedder()
+    return SentenceEmbedder()
 
 
 @pytest.fixture
@@ -124,3 +127,23 @@ def make_library(tmp_path, fake_settings, fake_embedder):
         return Library.at(index_dir or tmp_path / "idx", fake_settings, embedder=fake_embedder, **kwargs)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def builtin_as_beir(tmp_path_factory) -> Path:
+    """The built-in articles' paragraphs as a small BEIR-shaped folder (corpus.jsonl, one query):
+    the source the benchmarks' synthetic library and embedder draw their words from."""
+    import json
+
+    from articleqa.library import CORPUS
+    from articleqa.text.sentences import normalize
+
+    folder = tmp_path_factory.mktemp("beir")
+    docs = []
+    for path in sorted(CORPUS.iterdir()):
+        for paragraph in normalize(path.read_text(encoding="utf-8")).split("\n\n"):
+            if paragraph.count(". ") >= 2:
+                docs.append({"_id": str(len(docs)), "title": path.stem, "text": paragraph.replace("\n", " ")})
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    (folder / "queries.jsonl").write_text(json.dumps({"_id": "1", "text": "What do exosomes carry?"}) + "\n")
+    return folder

@@ -1,4 +1,4 @@
-"""A deterministic stand-in for articleqa.embedding.Embedder, for tests of the plumbing."""
+"""A deterministic stand-in for the embedder seam (articleqa.embed.base.Embedder), for tests of the plumbing."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from articleqa.embed.base import WithoutWordPieces
+
 _WORD = re.compile(r"\w+")
 
 
-class FakeEmbedder:
+class FakeEmbedder(WithoutWordPieces):
     """Hashed bag of words: texts sharing words get nearby unit vectors. Counts its work."""
 
     name = "fake-hash-embedder"

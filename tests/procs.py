@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from articleqa import Article, Library, Settings  # noqa: E402
 from articleqa.errors import ArticleQAError  # noqa: E402
-from articleqa.index import Index  # noqa: E402
+from articleqa.index.snapshot import Index  # noqa: E402
 from articleqa.settings import StorageSettings  # noqa: E402
 from fakes import FakeEmbedder  # noqa: E402
 
@@ -63,7 +63,7 @@ def say_when_waiting_for_the_lock(path: str) -> None:
     """Create `path` when this process is about to wait for an index's write lock."""
     from filelock import FileLock
 
-    from articleqa.storage import LOCK
+    from articleqa.index.storage import LOCK
 
     acquire = FileLock.acquire
 
@@ -132,8 +132,8 @@ def main(argv: list[str]) -> int:
 def ray_crash(folder: str, articles: str) -> int:
     from dataclasses import replace
 
-    from articleqa import writer
-    from articleqa.distributed import RayEmbedder
+    from articleqa.embed.ray import RayEmbedder
+    from articleqa.index import writer
 
     settings = Settings()
     settings = replace(settings, storage=replace(settings.storage, flush_passages=8))

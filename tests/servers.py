@@ -8,6 +8,8 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 
+from benchmarks.common import api_call  # noqa: F401 - the tests call the API as the load benchmark does
+
 from waiting import Output, stop
 
 # What `articleqa serve` prints once it listens (ui.serve).
@@ -16,7 +18,7 @@ SERVING = re.compile(r"articleqa: \d+ articles? at (http://\S+/)")
 
 def launch(app, *, host: str = "127.0.0.1"):
     """`ui.launch(app)` in this process on any free port; the app (app.local_url) is returned."""
-    from articleqa import ui
+    from articleqa.ui import server as ui
 
     return ui.launch(app, host=host, port=0)
 

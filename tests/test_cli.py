@@ -53,7 +53,7 @@ def built(home, tmp_path_factory):
 def test_help_lists_the_commands(home):
     result = run_cli("--help", home=home)
     assert result.returncode == 0
-    for command in ("build", "search", "ask", "info", "serve", "eval", "bench"):
+    for command in ("build", "search", "ask", "info", "serve", "eval"):
         assert command in result.stdout
 
 

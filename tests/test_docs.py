@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import pytest
 
 from articleqa.cli import build_parser
+from conftest import ROOT
 
-CLI_DOC = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+CLI_DOC = ROOT / "docs" / "cli.md"
 
 
 def commands() -> list[str]:
@@ -21,7 +21,7 @@ def commands() -> list[str]:
 
 
 def test_the_cli_has_commands():
-    assert {"build", "search", "ask", "info", "serve", "eval", "bench"} <= set(commands())
+    assert {"build", "search", "ask", "info", "serve", "eval"} <= set(commands())
 
 
 @pytest.mark.parametrize("command", commands())

@@ -102,7 +102,7 @@ def test_beir_folder_loads_and_only_judged_queries_count(tmp_path):
 def test_beir_index_is_cached_so_a_second_run_embeds_nothing(tmp_path, fake_embedder, monkeypatch):
     import articleqa.library as library
 
-    monkeypatch.setattr(library, "Embedder", lambda name: fake_embedder)
+    monkeypatch.setattr(library, "SentenceEmbedder", lambda name: fake_embedder)
     write_beir(tmp_path / "mini")
     settings = Settings(model="fake-hash-embedder")
     lib, _, _ = beir_library(tmp_path / "mini", cache_dir=tmp_path / "cache", settings=settings, progress=False)
@@ -110,7 +110,7 @@ def test_beir_index_is_cached_so_a_second_run_embeds_nothing(tmp_path, fake_embe
     fake_embedder.reset()
     again, _, _ = beir_library(tmp_path / "mini", cache_dir=tmp_path / "cache", settings=settings, progress=False)
     assert fake_embedder.texts_encoded == 0
-    assert len(again.index.chunks) == len(lib.index.chunks)
+    assert len(again.index.all_chunks()) == len(lib.index.all_chunks())
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 
 import articleqa
 from articleqa import Article, Hit
-from articleqa.errors import BadQuestion, NoArticles, ReadOnlyIndex, UnknownArticle
+from articleqa.errors import BadQuestion, NoArticles, ReadOnlyIndex, UnknownArticle, UnusableFile
 from articleqa.library import Library
 from conftest import ARTICLES, BAD
 
@@ -216,7 +216,7 @@ def test_empty_library_answers_nothing(make_library):
 
 def test_info_counts(built):
     info = built.info()
-    assert (info.articles, info.chunks) == (3, len(built.index.chunks))
+    assert (info.articles, info.chunks) == (3, len(built.index.all_chunks()))
     assert info.model == "fake-hash-embedder" and info.dim == 64
     assert info.size_bytes > 0 and not info.read_only
     assert Path(info.index_dir) == built.index_dir
@@ -364,3 +364,24 @@ def test_a_question_about_one_article_goes_deep_into_it(make_library, tmp_path):
     hits = lib.search("river Rhine reach flows past town", k=5, mode="keyword")
     assert "tea" in {c.article.id for c in lib.search("town", k=10, mode="keyword")}  # tea competes, weakly
     assert [h.article.id for h in hits].count("rivers") == 5
+
+
+def test_the_same_text_under_another_name_is_refused_naming_the_copy(tmp_path, fake_settings, fake_embedder):
+    lib = Library.at(tmp_path / "idx", fake_settings, embedder=fake_embedder)
+    text = "# Kites\n\nA kite flies best in a steady wind of fifteen to twenty kilometres an hour.\n"
+    (tmp_path / "kites.md").write_text(text)
+    lib.add(tmp_path / "kites.md")
+    # The same article saved again as a web page (other markup, other name): refused, naming it.
+    (tmp_path / "page.html").write_text(
+        "<html><head><title>Kites</title></head><body><article><h1>Kites</h1>"
+        "<p>A kite flies best in a steady wind of fifteen to twenty kilometres an hour.</p></article></body></html>"
+    )
+    change = lib.add(tmp_path / "page.html")
+    assert change.added == () and sorted(lib.index.articles) == ["kites"]
+    assert change.skipped and "the same text as “Kites” (kites)" in change.skipped[0][2]
+    with pytest.raises(UnusableFile, match="copy.md: the same text as “Kites” \\(kites\\)"):
+        lib.add_bytes(text.encode(), filename="copy.md")
+    # Re-adding the same file updates it in place, as before; a different text is welcome.
+    assert lib.add(tmp_path / "kites.md").unchanged == ("kites",)
+    (tmp_path / "other.md").write_text("# Kites\n\nA kite needs a line of at least thirty metres.\n")
+    assert lib.add(tmp_path / "other.md").added == ("other",)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .__about__ import __version__
-from .errors import ArticleQAError
-from .schema import Answer, Article, Chunk, Hit
-from .settings import Settings
+from articleqa.__about__ import __version__
+from articleqa.errors import ArticleQAError
+from articleqa.schema import Answer, Article, Chunk, Hit
+from articleqa.settings import Settings
 
 if TYPE_CHECKING:
-    from .library import Library, open
+    from articleqa.library import Library, open
 
 __all__ = [
     "Answer",
@@ -29,7 +29,7 @@ def __getattr__(name: str):
     # The library (numpy, FAISS) loads on first use, so the command line starts at once and
     # Ctrl+C is in our hands from its first moment.
     if name in ("Library", "open"):
-        from . import library
+        from articleqa import library
 
         return getattr(library, name)
     raise AttributeError(f"module 'articleqa' has no attribute {name!r}")

@@ -1,5 +1,5 @@
 """`python -m articleqa` runs the command line."""
 
-from .cli import run
+from articleqa.cli import run
 
 raise SystemExit(run())

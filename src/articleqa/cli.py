@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -15,18 +14,23 @@ from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from .errors import ArticleQAError
-from .settings import MODES
+from articleqa.errors import ArticleQAError
+from articleqa.settings import MODES, Settings
 
 log = logging.getLogger("articleqa")
 
 
 def run() -> int:
     """The `articleqa` program: Ctrl+C (or SIGTERM) ends any command within seconds."""
-    from . import stopping
+    from articleqa.runtime import stopping
 
     stopping.install()
-    return main()
+    code = main()
+    if stopping.interrupted():
+        # Stopped by a signal, cleanly: exit without the interpreter's slow teardown (seconds of
+        # module finalization on a busy machine would outlast the watchdog's grace).
+        stopping.exit_now(code)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .__about__ import __version__
+    from articleqa.__about__ import __version__
 
     parser = argparse.ArgumentParser(
         prog="articleqa",
@@ -58,23 +62,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"articleqa {__version__}")
     sub = parser.add_subparsers(metavar="COMMAND")
+    defaults = Settings()
+    _parse_build(sub, defaults)
+    _parse_add(sub, defaults)
+    _parse_question(sub, "search", cmd_search, "ranked passages for a question", defaults)
+    _parse_question(sub, "ask", cmd_ask, "the answer sentence and its cited passages, or 'not covered'", defaults)
+    _parse_info(sub)
+    _parse_remove(sub)
+    _parse_serve(sub)
+    _parse_eval(sub)
+    return parser
 
-    def index_dir(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--index-dir",
-            metavar="DIR",
-            help="index folder (default: your library if you built one, else the built-in corpus)",
-        )
 
-    def store(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--store",
-            metavar="URI",
-            default=os.environ.get("ARTICLEQA_STORE") or None,
-            help="search passage vectors on a Milvus server: milvus://HOST:PORT[/COLLECTION] "
-            "(default: $ARTICLEQA_STORE, else where the library keeps them)",
-        )
+_PRIVATE_URLS = "fetch links to loopback and private addresses too (refused by default)"
 
+
+def _index_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--index-dir",
+        metavar="DIR",
+        help="index folder (default: your library if you built one, else the built-in corpus)",
+    )
+
+
+def _store(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--store",
+        metavar="URI",
+        default=os.environ.get("ARTICLEQA_STORE") or None,
+        help="search passage vectors on a Milvus server: milvus://HOST:PORT[/COLLECTION] "
+        "(default: $ARTICLEQA_STORE, else where the library keeps them)",
+    )
+
+
+def _parse_build(sub, defaults: Settings) -> None:
     p = sub.add_parser("build", help="index articles (files or folders); only new or changed ones are embedded")
     p.add_argument(
         "paths", nargs="*", metavar="PATHS", help=".md/.txt/.html files or folders (default: built-in corpus)"
@@ -87,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also remove articles that did not come from PATHS (uploads, other folders, the built-in corpus)",
     )
     p.add_argument("--model", help="sentence-transformers model name or path (default: bundled all-MiniLM-L6-v2)")
-    store(p)
+    _store(p)
     p.add_argument(
         "--ray",
         nargs="?",
@@ -100,68 +121,81 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-passages",
         type=int,
         metavar="N",
-        help="leave out a file that would make more than N passages (default 12000)",
+        help=f"leave out a file that would make more than N passages (default {defaults.max_passages_per_file})",
     )
     p.add_argument(
-        "--max-file-mb", type=float, metavar="MB", help="leave out PDF, DOCX and EPUB files above MB (default 100)"
+        "--max-file-mb",
+        type=float,
+        metavar="MB",
+        help=f"leave out PDF, DOCX and EPUB files above MB (default {defaults.max_file_mb:g})",
     )
     p.set_defaults(func=cmd_build)
 
-    private_urls = "fetch links to loopback and private addresses too (refused by default)"
+
+def _parse_add(sub, defaults: Settings) -> None:
     p = sub.add_parser("add", help="add files, folders or web links (https://...); they stay until removed")
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="files, folders or http(s) links")
     p.add_argument("--index-dir", metavar="DIR", help="the library to add to (default: your library)")
-    p.add_argument("--allow-private-urls", action="store_true", help=private_urls)
+    p.add_argument("--allow-private-urls", action="store_true", help=_PRIVATE_URLS)
     p.add_argument(
-        "--max-file-mb", type=float, metavar="MB", help="leave out documents and pages above MB (default 100)"
+        "--max-file-mb",
+        type=float,
+        metavar="MB",
+        help=f"leave out documents and pages above MB (default {defaults.max_file_mb:g})",
     )
     p.set_defaults(func=cmd_add)
 
-    for name, func, helptext in (
-        ("search", cmd_search, "ranked passages for a question"),
-        ("ask", cmd_ask, "the answer sentence and its cited passages, or 'not covered'"),
-    ):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("question")
-        p.add_argument("-k", type=int, default=None, help="number of passages (default 5)")
-        p.add_argument("--mode", choices=(*MODES, "lexical"), default=None, help="retrieval mode (default hybrid)")
-        p.add_argument("--json", action="store_true", help="print JSON for machines")
-        index_dir(p)
-        if name == "ask":
-            p.add_argument(
-                "--history",
-                action="append",
-                default=[],
-                metavar="QUESTION",
-                help="an earlier question of the conversation (repeatable, oldest first)",
-            )
-            p.add_argument(
-                "--show-nearest",
-                action="store_true",
-                help="show the nearest passages even when the articles don't answer",
-            )
-        p.set_defaults(func=func)
 
+def _parse_question(sub, name: str, func, helptext: str, defaults: Settings) -> None:
+    p = sub.add_parser(name, help=helptext)
+    p.add_argument("question")
+    p.add_argument("-k", type=int, default=None, help=f"number of passages (default {defaults.k})")
+    p.add_argument("--mode", choices=(*MODES, "lexical"), default=None, help="retrieval mode (default hybrid)")
+    p.add_argument("--json", action="store_true", help="print JSON for machines")
+    _index_dir(p)
+    if name == "ask":
+        p.add_argument(
+            "--history",
+            action="append",
+            default=[],
+            metavar="QUESTION",
+            help="an earlier question of the conversation (repeatable, oldest first)",
+        )
+        p.add_argument(
+            "--show-nearest",
+            action="store_true",
+            help="show the nearest passages even when the articles don't answer",
+        )
+    p.set_defaults(func=func)
+
+
+def _parse_info(sub) -> None:
     p = sub.add_parser("info", help="articles, passages, model and size of an index")
     p.add_argument("--json", action="store_true", help="print JSON for machines")
     p.add_argument("--articles", action="store_true", help="list the articles too")
-    index_dir(p)
+    _index_dir(p)
     p.set_defaults(func=cmd_info)
 
+
+def _parse_remove(sub) -> None:
     p = sub.add_parser("remove", help="remove articles from an index by id (see `info --articles`)")
     p.add_argument("ids", nargs="+", metavar="ID")
-    index_dir(p)
+    _index_dir(p)
     p.set_defaults(func=cmd_remove)
 
+
+def _parse_serve(sub) -> None:
     p = sub.add_parser("serve", help="the chat web UI (Gradio), on 127.0.0.1 unless told otherwise")
     p.add_argument("paths", nargs="*", metavar="PATHS", help="articles to serve (default: your library)")
-    index_dir(p)
+    _index_dir(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860; 0: any free port)")
-    p.add_argument("--allow-private-urls", action="store_true", help=private_urls)
-    store(p)
+    p.add_argument("--allow-private-urls", action="store_true", help=_PRIVATE_URLS)
+    _store(p)
     p.set_defaults(func=cmd_serve)
 
+
+def _parse_eval(sub) -> None:
     p = sub.add_parser("eval", help="retrieval quality on a question file (JSONL) or a BEIR folder")
     p.add_argument(
         "path", metavar="PATH", help="questions .jsonl, or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)"
@@ -172,68 +206,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", metavar="DIR", help="where BEIR indexes are cached")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N queries")
     p.add_argument("--json", action="store_true", help="end with the metrics as one JSON line")
-    index_dir(p)
-    store(p)
+    _index_dir(p)
+    _store(p)
     p.set_defaults(func=cmd_eval)
-
-    p = sub.add_parser("bench", help="latency, build throughput, memory; against plain BM25 and dense")
-    p.add_argument("--beir", metavar="DIR", help="a BEIR folder to include (e.g. scifact)")
-    p.add_argument("--queries", type=int, default=200, help="queries per mode for latency")
-    p.add_argument("--out", metavar="FILE", help="write the results as JSON here")
-    p.add_argument("--cache-dir", metavar="DIR", help="where BEIR indexes (or --scale libraries) are kept")
-    p.add_argument(
-        "--scale",
-        metavar="SIZES",
-        help="instead: storage costs on synthetic libraries of these passage counts (e.g. 10000,100000,1000000)",
-    )
-    p.add_argument(
-        "--questions",
-        metavar="FILE",
-        action="append",
-        help="question files (.jsonl) for quality and latency (repeatable; default: article titles, no quality)",
-    )
-    p.add_argument("--offtopic", metavar="FILE", help="off-topic questions (.jsonl) that should abstain")
-    p.add_argument(
-        "--peers",
-        metavar="PYTHON",
-        help="instead: against LangChain FAISS and txtai, whose packages are in this Python's environment",
-    )
-    p.add_argument(
-        "--articles",
-        metavar="PATH",
-        action="append",
-        help="with --peers: the articles all systems index (repeatable; default: the built-in corpus)",
-    )
-    p.add_argument("--rounds", type=int, default=2, help="with --peers: builds per system, in turns")
-    p.add_argument(
-        "--browser",
-        action="store_true",
-        help="instead: from Enter to the answer on screen in Chromium, on the built-in corpus (or --index-dir)",
-    )
-    p.add_argument("--index-dir", metavar="DIR", help="with --browser: the library to serve")
-    p.add_argument(
-        "--load",
-        type=int,
-        metavar="CLIENTS",
-        help="instead: `articleqa serve` under CLIENTS askers, one uploader and one abusive client",
-    )
-    p.add_argument("--seconds", type=float, default=30.0, help="with --load: how long the load lasts")
-    p.set_defaults(func=cmd_bench)
-    return parser
 
 
 # -- commands ----------------------------------------------------------------------------------
 
 
 def _library(args):
-    from .library import existing
+    from articleqa.library import existing
 
     return existing(args.index_dir, store=getattr(args, "store", None))
 
 
 def cmd_build(args) -> int:
-    from . import library
-    from .settings import Settings
+    from articleqa import library
 
     settings = Settings(model=args.model) if args.model else Settings()
     if args.max_passages is not None:
@@ -243,9 +231,7 @@ def cmd_build(args) -> int:
     folder = Path(args.index_dir) if args.index_dir else library.user_index_dir()
     embedder = None
     if args.ray:
-        from .distributed import RayEmbedder
-
-        embedder = RayEmbedder(settings.model, address=args.ray, actors=args.ray_actors)
+        embedder = library.ray_embedder(settings.model, address=args.ray, actors=args.ray_actors)
     with progress_bar() as progress:
         if args.paths:
             lib = library.open(
@@ -279,8 +265,7 @@ def cmd_build(args) -> int:
 
 
 def cmd_add(args) -> int:
-    from . import library
-    from .settings import Settings
+    from articleqa import library
 
     folder = Path(args.index_dir) if args.index_dir else library.user_index_dir()
     if not args.index_dir:
@@ -298,7 +283,8 @@ def cmd_add(args) -> int:
         f"{folder}: {info.articles} articles, {info.chunks} passages (added {len(change.added)}, "
         f"updated {len(change.replaced)}, unchanged {len(change.unchanged)}; embedded {change.embedded} passages)"
     )
-    return 0
+    # Nothing came of what was asked: a script should hear it (2, as for any error).
+    return 2 if lib.skipped and not (change.added or change.replaced or change.unchanged) else 0
 
 
 @contextmanager
@@ -401,7 +387,7 @@ def cmd_remove(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from . import stopping
+    from articleqa.runtime import stopping
 
     # Uploads land in a folder of this server's own (inside GRADIO_TEMP_DIR when that is set),
     # removed when it stops; Gradio reads the setting when it is imported, so it is set first.
@@ -412,7 +398,7 @@ def cmd_serve(args) -> int:
     os.environ["GRADIO_TEMP_DIR"] = own
     stopping.remove_on_abandon(own)
     try:
-        from .ui import serve
+        from articleqa.ui.server import serve
 
         serve(
             paths=args.paths,
@@ -432,13 +418,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluate import run_cli
-
-    return run_cli(args)
-
-
-def cmd_bench(args) -> int:
-    from .bench import run_cli
+    from articleqa.evaluate import run_cli
 
     return run_cli(args)
 
@@ -447,6 +427,8 @@ def cmd_bench(args) -> int:
 
 
 def _print_hit(hit) -> None:
+    from articleqa.text.sentences import HEADING
+
     width = min(100, shutil.get_terminal_size((100, 20)).columns) - 5
     bold = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     where = " > ".join(hit.chunk.headings)
@@ -463,9 +445,9 @@ def _print_hit(hit) -> None:
     if bold and hit.highlight_start is not None:
         text = text[: hit.highlight_start] + "\x1b[1m" + hit.highlight + "\x1b[0m" + text[hit.highlight_end :]
     for para in text.split("\n"):
-        heading = re.match(r"#{1,6}\s+(\S.*)", para)
+        heading = HEADING.match(para)
         if heading:  # a heading of the article, shown as one rather than as Markdown
-            para = f"\x1b[1m{heading.group(1)}\x1b[0m" if bold else heading.group(1)
+            para = f"\x1b[1m{heading.group(2)}\x1b[0m" if bold else heading.group(2)
         if para.strip():
             print(textwrap.fill(para, width=width, initial_indent="   ", subsequent_indent="   "))
     print()

@@ -49,3 +49,9 @@ class ModelUnavailable(ArticleQAError):
 
 class Stopped(ArticleQAError):
     """The server is stopping: the change in progress was left out, the index as it was."""
+
+
+def rebuild_command(folder=None) -> str:
+    """The fix for an index that cannot be read as it is: the command that rebuilds it."""
+    where = f" --index-dir {folder}" if folder is not None else ""
+    return f"rebuild it with `articleqa build --rebuild{where}`"

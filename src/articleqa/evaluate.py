@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ArticleQAError, IndexMismatch
-from .schema import Article, Hit
-from .settings import MODES, Settings
-from .text import normalize
+from articleqa.errors import ArticleQAError, IndexMismatch
+from articleqa.schema import Article, Hit
+from articleqa.settings import MODES, Settings
+from articleqa.text.sentences import normalize
 
 
 @dataclass(frozen=True)
@@ -87,11 +87,13 @@ def evaluate_questions(library, questions: Sequence[Question], *, mode: str, k: 
     """hit@1/3/5, MRR@10 and abstentions, asking each question as a user would."""
     ranks: list[int | None] = []
     abstained: list[str] = []
+    shown: list[bool] = []  # the answer shown holds an expected phrase
     report = Report(name=name, mode=mode)
     for q in questions:
         answer = library.ask(q.question, k=k, mode=mode, history=q.history)
         rank = first_relevant(answer.hits, q)
         ranks.append(rank)
+        shown.append(bool(q.answers) and answer.found and any(_fold(a) in _fold(answer.text) for a in q.answers))
         if not answer.found:
             abstained.append(q.id)
         if rank != 1:
@@ -106,6 +108,10 @@ def evaluate_questions(library, questions: Sequence[Question], *, mode: str, k: 
         "mrr@10": sum(1 / r for r in ranks if r is not None and r <= 10) / n,
         "abstained": len(abstained),
     }
+    if any(q.answers for q in questions):
+        top = [i for i, r in enumerate(ranks) if r == 1]
+        report.metrics["answer"] = sum(shown) / n
+        report.metrics["answer_when_top"] = sum(shown[i] for i in top) / len(top) if top else 0.0
     return report
 
 
@@ -166,9 +172,9 @@ def beir_library(
     folder: str | Path, *, cache_dir: str | Path | None = None, settings: Settings | None = None, progress=True
 ):
     """A Library over a BEIR corpus, cached by model, chunker and corpus content."""
-    from .embedding import canonical_name
-    from .library import Library
-    from .settings import data_home
+    from articleqa.embed.model import canonical_name
+    from articleqa.library import Library
+    from articleqa.settings import data_home
 
     settings = settings or Settings()
     articles, queries, qrels = load_beir(folder)
@@ -246,7 +252,7 @@ def beir_metrics(run, qrels) -> dict[str, float]:
 
 
 def run_cli(args) -> int:
-    from .library import existing
+    from articleqa.library import existing
 
     path = Path(args.path)
     modes = list(MODES) if args.all_modes else [args.mode or Settings().mode]

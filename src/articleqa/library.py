@@ -2,42 +2,39 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import shutil
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
-from . import answer as _answer
-from . import build, storage
-from .build import Change
-from .chunking import embed_text
-from .embedding import Embedder, canonical_name
-from .errors import (
+from articleqa.embed.base import Embedder
+from articleqa.embed.model import SentenceEmbedder, canonical_name
+from articleqa.errors import (
     ArticleQAError,
-    BadQuestion,
     IndexMismatch,
     IndexMissing,
     ReadOnlyIndex,
     UnknownArticle,
     UnusableFile,
+    rebuild_command,
 )
-from .fetch import is_url, read_url
-from .index import MANIFEST, Index
-from .ingest import Ingested, Skipped, parse, read_paths, require_articles
-from .lexical import content_terms
-from .milvus import Store, check_store, connect
-from .onnxmodel import unit_norms
-from .retrieve import check_mode, search_index
-from .schema import Answer, Article, Hit
-from .settings import Settings, data_home
-from .threads import single_threaded
-from .timing import stage
+from articleqa.index import build, storage
+from articleqa.index.build import Change
+from articleqa.index.opening import open_index
+from articleqa.index.snapshot import MANIFEST, Index
+from articleqa.index.vectors.base import Store, check_store
+from articleqa.ingest.files import Ingested, Skipped, parse, read_paths, require_articles
+from articleqa.ingest.web import is_url, read_url
+from articleqa.query.answer import pipeline
+from articleqa.query.answer.evidence import Abstention
+from articleqa.query.request import Request, check_request
+from articleqa.query.retrieve import search_index
+from articleqa.query.similar import similar_words
+from articleqa.schema import Answer, Article, Hit, Progress
+from articleqa.settings import Settings, data_home
 
 log = logging.getLogger("articleqa")
 
@@ -45,11 +42,7 @@ PACKAGE = Path(__file__).resolve().parent
 CORPUS = PACKAGE / "corpus"
 BUILTIN_SOURCE = "builtin"
 ORIGINALS = "originals"  # uploaded files as they came, beside the index (for the reader's download)
-# Earlier questions that `ask` reads: a follow-up leans on the last few, never on the 21st back.
-HISTORY_TURNS = 20
-# How close two word pieces' contextual vectors must be to call the words the same meaning.
-SIMILAR_WORD = 0.6
-Progress = Callable[[float, str], None]
+HISTORY_TURNS = Settings.history_turns  # earlier questions `ask` reads (settings.py)
 
 
 @dataclass(frozen=True)
@@ -123,7 +116,7 @@ def open(  # noqa: A001 - the public name the brief asks for
     if paths is None and index_dir is None:
         if store is not None:
             raise ArticleQAError("the built-in library is read-only and local: give an index_dir for a store")
-        lib = Library(Index.load(builtin_index_dir(), migrate=False), settings, read_only=True, embedder=embedder)
+        lib = Library(Index.load(builtin_index_dir()), settings, read_only=True, embedder=embedder)
         lib._check_builtin_fresh()
         return lib
     index_dir = Path(index_dir) if index_dir is not None else user_index_dir()
@@ -165,7 +158,7 @@ class Library:
         if embedder is not None and len(index) and embedder.name != index.model:
             raise IndexMismatch(
                 f"the index was built with model {index.model!r}, the embedder given is {embedder.name!r}: "
-                "open it with the same model, or rebuild with `articleqa build --rebuild`"
+                f"open it with the same model, or {rebuild_command()}"
             )
         self._index = index
         self.settings = settings
@@ -179,7 +172,7 @@ class Library:
         self._replace = False
         self.skipped: list[Skipped] = []
         self.last_change = Change()
-        self.abstention = _answer.Abstention()
+        self.abstention = Abstention.of(settings.answer)
 
     @classmethod
     def at(cls, index_dir: Path, settings: Settings, *, rebuild: bool = False, embedder=None) -> Library:
@@ -188,11 +181,11 @@ class Library:
         index = None
         if not rebuild:
             try:
-                index = Index.load(index_dir, model=model, chunker=settings.chunker)
+                index = open_index(index_dir, model=model, chunker=settings.chunker)
             except IndexMissing:
                 index = None
         if index is None:
-            embedder = embedder or Embedder(model)
+            embedder = embedder or SentenceEmbedder(model)
             index = Index.empty(model, embedder.dim, settings.chunker, folder=Path(index_dir))
         lib = cls(index, settings, index_dir=Path(index_dir), embedder=embedder)
         # The old index stays readable until the first write of the new one replaces it.
@@ -200,6 +193,8 @@ class Library:
         if not rebuild:
             lib._use_store()
         elif settings.storage.store:
+            from articleqa.index.vectors.milvus import connect
+
             connect(Store.parse(settings.storage.store))  # fail before anything is embedded
         return lib
 
@@ -207,7 +202,7 @@ class Library:
     def load(cls, index_dir: str | Path, *, embedder: Embedder | None = None, store: str | None = None) -> Library:
         """An existing index, searched with the model and chunker it was built with (and on the
         store it names; `store` moves a local one's vectors to a server first)."""
-        index = Index.load(index_dir)
+        index = open_index(index_dir)
         settings = replace(Settings(), model=index.model, chunker=index.chunker).on_store(store)
         lib = cls(index, settings, index_dir=Path(index_dir), embedder=embedder)
         lib._use_store()
@@ -223,6 +218,8 @@ class Library:
         if entry is None and self._index.manifest:
             self._apply(lambda index: build.plan(index), None)
         elif entry is None:
+            from articleqa.index.vectors.milvus import connect
+
             connect(store)  # an unreachable server too
         else:
             check_store(wanted, entry, self.index_dir)
@@ -243,7 +240,7 @@ class Library:
             return
         with self._refresh_lock:
             if stamp != self._stamp:
-                self._index = Index.load(self.index_dir, previous=self._index)
+                self._index = open_index(self.index_dir, previous=self._index)
                 self._stamp = stamp
 
     @property
@@ -251,7 +248,7 @@ class Library:
         """The model, loaded on first use (a lexical-only search never loads it)."""
         with self._embedder_lock:
             if self._embedder is None:
-                self._embedder = Embedder(self._index.model)
+                self._embedder = SentenceEmbedder(self._index.model)
             return self._embedder
 
     def articles(self) -> list[Article]:
@@ -284,7 +281,7 @@ class Library:
             tokens=described["tokens"],
             deleted_passages=described["deleted_passages"],
             store=_store_text(described["vectors"]),
-            questions=getattr(self.embedder, "describe_queries", lambda: "")(),
+            questions=self.embedder.describe_queries(),
         )
 
     def search(
@@ -294,11 +291,12 @@ class Library:
 
         `per_article` caps passages per article before others get their turn (1: one per article).
         """
-        query, k, mode, _ = self.check(question, k=k, mode=mode)
+        request = self.check(question, k=k, mode=mode)
+        query, k, mode = request.question, request.k, request.mode
         index = self.index
         if not len(index):
             return []
-        vector, tokens = self._encode_query(query) if mode != "keyword" else (None, None)
+        vector, tokens = pipeline.encode(self.embedder, query) if mode != "keyword" else (None, None)
         return search_index(
             index,
             query,
@@ -323,63 +321,16 @@ class Library:
         `history` holds the previous questions of the conversation, oldest first; a short
         follow-up ("and for hair?") is searched together with the question before it.
         """
-        question, k, mode, history = self.check(question, k=k, mode=mode, history=history)
-        query = _answer.resolve(question, history, self.index.lexical.common)
-        index = self.index
-        if not len(index):
-            empty = _answer.Evidence(0.0, 0.0, 0.0)
-            return _answer.compose(question, query, [], evidence=empty, rule=self.abstention, history=history)
-        vector, tokens = self._encode_query(query)
-        hits = search_index(index, query, vector, k=k, mode=mode, settings=self.settings, query_tokens=tokens)
-        with stage("highlight"), single_threaded():
-            # From the same snapshot as the hits: an upload may swap in a new index meanwhile.
-            sentences = [index.sentences_of(h.chunk) for h in hits]
-            # The answer is the top passage's sentence: it alone gets the word-piece look.
-            top = [self._sentence_token_match(index, hits[0], sentences[0][0], tokens)] if hits else []
-            hits = _answer.highlight(hits, query, vector, sentences, question=question, token_matches=top)
-            matches = index.best_match(tokens, [h.chunk.key for h in hits])
-            matches = _answer.subject_matches(matches, query, getattr(self.embedder, "content_words", None))
-            evidence = _answer.evidence(query, vector, hits, sentences, index.lexical, word_matches=matches)
-            asked = _answer.about_article(question) if hits else None
-            if asked is not None:
-                first = index.chunks_of(hits[0].article.id)[0]
-                top = Hit(chunk=first, article=hits[0].article, score=hits[0].score, rank=1)
-                replied = _answer.byline_answer(question, query, asked, hits, top, history=history)
-                if replied is not None:
-                    return replied
-        return _answer.compose(question, query, hits, evidence=evidence, rule=self.abstention, history=history)
+        request = self.check(question, k=k, mode=mode, history=history)
+        return pipeline.answer(self.index, self.embedder, self.settings, request, self.abstention)
 
     def similar_words(self, question: str, hits: Sequence[Hit]) -> list[list[tuple[str, str]]]:
         """For each hit, the question's words it says in other words: (question word, passage word)
-        pairs where a word piece of the question finds its closest piece of the passage (their
-        contextual token vectors, cosine >= SIMILAR_WORD) in a different word. For explaining a
-        passage ("fragile" ~ "delicate"); `ask` itself does not spend the time."""
-        words_of = getattr(self.embedder, "content_words", None)
-        asked = words_of(question) if words_of is not None and hits else None
-        if not asked:
+        pairs (query/similar.py). For explaining a passage; `ask` itself does not spend the time."""
+        if not hits or not self.embedder.word_pieces:
             return [[] for _ in hits]
-        _, query_tokens = self._encode_query(question)
-        if len(asked) != len(query_tokens):
-            return [[] for _ in hits]
-        index = self.index
-        out = []
-        for hit in hits:
-            vectors = index.token_vectors(hit.chunk.key)
-            said = words_of(embed_text(hit.article, hit.chunk))
-            pairs: list[tuple[str, str]] = []
-            if said and len(said) == len(vectors):
-                cosines = query_tokens @ (vectors / unit_norms(vectors)).T
-                literal = content_terms(hit.article.title + " " + hit.text)
-                for i, word in enumerate(asked):
-                    j = int(np.argmax(cosines[i]))
-                    theirs = said[j]
-                    mine = content_terms(word)
-                    if cosines[i, j] < SIMILAR_WORD or not mine or mine <= literal or mine & content_terms(theirs):
-                        continue
-                    if all(w.lower() != word.lower() for w, _ in pairs) and theirs.isalpha():
-                        pairs.append((word, theirs))
-            out.append(pairs[:3])
-        return out
+        _, tokens = pipeline.encode(self.embedder, question)
+        return similar_words(self.index, self.embedder, question, tokens, hits, cosine=self.settings.similar_word)
 
     # -- changing --------------------------------------------------------------------------
 
@@ -431,7 +382,8 @@ class Library:
                     read_url(
                         link,
                         allow_private=self.settings.allow_private_urls,
-                        max_bytes=self.settings.max_document_bytes,
+                        max_bytes=min(self.settings.limits.link_bytes, self.settings.max_document_bytes),
+                        timeout=self.settings.limits.link_seconds,
                     )
                 )
             except UnusableFile as exc:
@@ -443,7 +395,9 @@ class Library:
             raise UnusableFile(f"{self.skipped[0].path}: {self.skipped[0].reason}")
         if not articles:
             require_articles(Ingested(skipped=self.skipped), paths)
-        return self._apply(lambda index: build.plan(index, upsert=articles, origin="added"), progress)
+        return self._apply(
+            lambda index: build.plan(index, upsert=articles, origin="added", refuse_copies=True), progress
+        )
 
     def add_bytes(self, data: bytes, *, filename: str, progress: Progress | None = None) -> Article:
         """Add an uploaded file's content. The name only tells the format and the id; it is
@@ -529,87 +483,13 @@ class Library:
             self.skipped = [*self.skipped, *(Skipped(source, reason) for _, source, reason in change.skipped)]
             return change
 
-    def check(
-        self, question, *, k=None, mode=None, history: Sequence[str] | None = ()
-    ) -> tuple[str, int, str, tuple[str, ...]]:
-        """A request as `ask` and `search` take it, checked and normalized: (question, k, mode,
-        history). Raises BadQuestion (or ArticleQAError for a mode) saying what to send, before
-        any work is done; a server runs it at the door too."""
-        return (
-            self._check_question(question),
-            self._check_k(k),
-            check_mode(mode or self.settings.mode),
-            self._check_history(history),
-        )
+    def check(self, question, *, k=None, mode=None, history: Sequence[str] | None = ()) -> Request:
+        """A request as `ask` and `search` take it, checked and normalized (query/request.py).
+        Raises BadQuestion (or ArticleQAError for a mode) saying what to send, before any work
+        is done; a server runs it at the door too."""
+        return check_request(question, k=k, mode=mode, history=history, settings=self.settings)
 
     # -- helpers ---------------------------------------------------------------------------
-
-    def _sentence_token_match(self, index: Index, hit: Hit, spans, query_tokens) -> np.ndarray | None:
-        """How well the question's word pieces find their match in each sentence of `hit`."""
-        if query_tokens is None or not spans or not hasattr(self.embedder, "content_offsets"):
-            return None  # a stand-in embedder (tests, benchmarks) has no word pieces
-        offsets = self._piece_offsets(embed_text(hit.article, hit.chunk), len(hit.chunk.text))
-        vectors = index.token_vectors(hit.chunk.key)
-        vectors = vectors / unit_norms(vectors)
-        return _answer.sentence_token_match(spans, query_tokens, vectors, offsets)
-
-    @functools.lru_cache(maxsize=4096)  # noqa: B019 - a library lives as long as its process; passages repeat
-    def _piece_offsets(self, text: str, passage_chars: int) -> tuple[tuple[int, int], ...]:
-        """Where the content word pieces of a passage's embedded text lie in the passage itself."""
-        offsets = self.embedder.content_offsets(text)
-        base = len(text) - passage_chars
-        return tuple((a - base, b - base) for a, b in offsets)
-
-    def _encode_query(self, query: str) -> tuple[np.ndarray, np.ndarray]:
-        """The question's vector and its content token vectors, from one forward pass."""
-        with stage("encode"):
-            return self.embedder.encode_query(query)
-
-    def _check_question(self, question: str) -> str:
-        if question is not None and not isinstance(question, str):
-            raise BadQuestion(f"the question must be text, not {type(question).__name__}")
-        if not question or not question.strip():
-            raise BadQuestion("the question is empty: type a question about the articles")
-        limit = self.settings.max_question_chars
-        # Far too long is refused before any work on it; otherwise spaces are collapsed first.
-        if len(question) <= 4 * limit:
-            question = " ".join(question.split())
-        if len(question) > limit:
-            raise BadQuestion(
-                f"the question is {len(question)} characters long; keep it under "
-                f"{self.settings.max_question_chars} (ask about one thing at a time)"
-            )
-        if not any(ch.isalnum() for ch in question):
-            raise BadQuestion("the question has no words in it: ask in plain language")
-        return question
-
-    def _check_history(self, history: Sequence[str] | None) -> tuple[str, ...]:
-        """The earlier questions that matter: the last `HISTORY_TURNS`, each one a question that
-        could have been asked. Bounded so a huge history costs nothing (older turns are dropped
-        unread; an oversized one is refused)."""
-        if history is None:
-            return ()
-        if isinstance(history, (str, bytes)) or not isinstance(history, Sequence):
-            raise BadQuestion(
-                f"history must be a list of the earlier questions (strings, oldest first), not {type(history).__name__}"
-            )
-        recent = tuple(history[-HISTORY_TURNS:])
-        limit = self.settings.max_question_chars
-        for turn in recent:
-            if not isinstance(turn, str):
-                raise BadQuestion(f"history must hold questions as strings, not {type(turn).__name__}")
-            if len(turn) > 4 * limit:
-                raise BadQuestion(
-                    f"an earlier question in history is {len(turn)} characters long; "
-                    f"questions are under {limit} characters"
-                )
-        return recent
-
-    def _check_k(self, k: int | None) -> int:
-        k = self.settings.k if k is None else k
-        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 100:
-            raise BadQuestion(f"k must be a whole number from 1 to 100, not {k!r}")
-        return k
 
     def _check_builtin_fresh(self) -> None:
         shipped = {a.id: a.content_hash for a in builtin_articles()}
@@ -618,6 +498,14 @@ class Library:
             raise IndexMismatch(
                 "the built-in index does not match the shipped articles: rebuild it with `make embeddings`"
             )
+
+
+def ray_embedder(model: str, *, address: str | None = None, actors: int | None = None) -> Embedder:
+    """The model on a Ray cluster (embed/ray.py), for builds: `address` "local" (or None) starts
+    one on this machine; `actors`, copies of the model (default: one per CPU)."""
+    from articleqa.embed.ray import RayEmbedder
+
+    return RayEmbedder(model, address=address, actors=actors)
 
 
 def seed_user_index(index_dir: Path) -> None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+# What long work reports as it goes: the fraction done (0 to 1) and what it is doing now.
+Progress = Callable[[float, str], None]
 
 
 def valid_text(value: str) -> str:
@@ -120,6 +124,11 @@ class Hit:
     highlight_start: int | None = None
     highlight_end: int | None = None
     highlight_score: float | None = None
+    # Where the reader found the answer's words (offsets into `text`, inside the highlight), and how
+    # surely: its best span's score above "no answer here" (positive: it found one).
+    span_start: int | None = None
+    span_end: int | None = None
+    reader_margin: float | None = None
 
     @property
     def text(self) -> str:
@@ -147,6 +156,13 @@ class Hit:
         if self.highlight_start is None or self.highlight_end is None:
             return ""
         return self.chunk.text[self.highlight_start : self.highlight_end]
+
+    @property
+    def span(self) -> str:
+        """The answer's own words, as the reader found them ("" where it did not read this one)."""
+        if self.span_start is None or self.span_end is None:
+            return ""
+        return self.chunk.text[self.span_start : self.span_end]
 
     def to_dict(self) -> dict:
         """Plain JSON values: the passage, its article and place in it, the answer span, the signals."""
@@ -177,6 +193,12 @@ class Hit:
             "lexical_score": number(self.lexical_score),
             "sentence_score": number(self.sentence_score),
             "token_score": number(self.token_score),
+            "span": (
+                {"start": self.span_start, "end": self.span_end, "text": self.span}
+                if self.span_start is not None
+                else None
+            ),
+            "reader_margin": number(self.reader_margin),
         }
 
 

@@ -38,8 +38,8 @@ class StorageSettings:
     # segments are merged once together they pass it, so an exact scan never covers more.
     ann_threshold: int = 50_000
     ann: str = "ivf"
-    # Inverted lists: 4·√n of them; a search visits ivf_probe·√lists of them (recall@10 0.993 on
-    # the 1M synthetic library, 0.961 on 200k clustered vectors; docs/benchmarks.md, docs/scale.md).
+    # Inverted lists: 4·√n of them; a search visits ivf_probe·√lists of them (its recall is
+    # measured in docs/benchmarks.md and docs/scale.md).
     ivf_probe: float = 4.0
     hnsw_m: int = 32
     hnsw_ef_construction: int = 160
@@ -66,6 +66,70 @@ class StorageSettings:
     store: str | None = None
 
 
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    """How the answering sentence is chosen, and when to say the articles don't answer
+    (docs/how-it-works.md, "Highlighting" and "Abstention"; measured in docs/evaluation.md)."""
+
+    # Next to each sentence's cosine with the question: the share of the question's content terms
+    # it holds, a bonus when it holds the kind of thing asked for (a duration for "how long", a
+    # year for "when"...), how well the question's word pieces find theirs in it, and a penalty
+    # for a sentence that is itself a question.
+    lexical_weight: float = 0.3
+    type_weight: float = 0.45
+    token_weight: float = 0.5
+    question_penalty: float = 0.1
+    # The neighbour of the best sentence is shown with it when it scores within this of the best,
+    # the two at most `pair_chars` long together.
+    pair_margin: float = 0.15
+    pair_chars: int = 400
+    # Abstention: answer when the closest sentence's cosine reaches `abstain_sentence`; or, for
+    # names and rare terms, when every content term occurs in the articles, the top passages hold
+    # `named_coverage` of them and the closest sentence reaches `named_sentence`. Never when a
+    # question word matches nothing in the top passages (best cosine under `unmatched_word`) and
+    # no sentence reaches `unmatched_sentence`.
+    # The reader (query/answer/reader.py) reads the best `reader_passages` passages with the
+    # question and re-ranks them by fused score + `reader_weight` x its margin; its span then
+    # decides the sentences shown. Off: the sentence scoring above alone.
+    reader: bool = True
+    reader_passages: int = 8
+    reader_weight: float = 0.3
+    abstain_sentence: float = 0.46
+    named_sentence: float = 0.20
+    named_coverage: float = 0.6
+    unmatched_word: float = 0.29
+    unmatched_sentence: float = 0.60
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much input is read, and for how long: every such bound in one place (reliability.md
+    lists them). The limit for documents (PDF, DOCX, EPUB) is Settings.max_file_mb."""
+
+    text_mb: float = 10.0  # a Markdown, text or HTML file
+    link_mb: float = 50.0  # what a link sends, page or document
+    link_seconds: float = 20.0  # a whole fetch, however slowly the server sends
+    redirects: int = 5
+    upload_mb: float = 5.0  # a text file uploaded through the web UI
+    document_upload_mb: float = 50.0  # a PDF, DOCX or EPUB uploaded through the web UI
+    # Any other request to the web UI (a chat turn carries its conversation: about 250 replies),
+    # refused at the door before it is read; a call of the ask or search API carries one
+    # question and the last `history_turns` ones, and gets the tighter bound.
+    request_kib: int = 4096
+    api_request_kib: int = 256
+
+    @property
+    def text_bytes(self) -> int:
+        return int(self.text_mb * MIB)
+
+    @property
+    def link_bytes(self) -> int:
+        return int(self.link_mb * MIB)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a Library needs that is not data."""
@@ -77,35 +141,52 @@ class Settings:
     # Candidates taken from each retriever before fusion.
     candidates: int = 50
     # Fusion: z-score each signal over the candidates, then a weighted sum (docs/retrieval.md).
-    # Signals: passage vector (dense), BM25 (lexical), best sentence, token MaxSim (late interaction).
-    # Dense 0.3 / lexical 0.55 (were 0.4 / 0.6): Rhine hit@1 0.907 -> 0.917, nothing lost on the
-    # built-in, blind, follow-up and SciFact sets (docs/evaluation.md, "How far the fusion goes").
+    # Signals: passage vector (dense), BM25 (lexical), best sentence, token MaxSim (late interaction);
+    # the weights were chosen in docs/evaluation.md, "How far the fusion goes".
     fusion: str = "zscore"
     dense_weight: float = 0.3
     lexical_weight: float = 0.55
     sentence_weight: float = 0.4
     token_weight: float = 1.0
-    # At most this many passages per article before other articles get their turn.
+    # Reciprocal rank fusion's constant (fusion "rrf").
+    rrf_k: int = 60
+    # BM25's term-frequency saturation and length normalisation (read when an index is opened).
+    bm25_k1: float = 1.5
+    bm25_b: float = 0.75
+    # At most this many passages per article before other articles get their turn, when at
+    # least `competing_articles` articles are among the best 2k candidates (with fewer, the
+    # question is about one or two articles and the best one goes deep).
     per_article: int = 3
+    competing_articles: int = 3
     # Texts per forward pass when building; batches are formed by length, so there is little
-    # padding (16 measured fastest with ONNX Runtime on this project's 2-core machine).
+    # padding (the fastest size with ONNX Runtime, docs/benchmarks.md).
     batch_size: int = 16
     max_question_chars: int = 1000
-    # A file that would make more passages is left out, with the reason (about 6 MB of prose;
-    # the cost of an article is proportional to its passages).
+    # At most this many passages a request may ask for (the API and CLI; eval's recall@100 needs
+    # 100), and at most this many the chat UI's slider offers.
+    max_k: int = 100
+    ui_max_k: int = 10
+    # Earlier questions `ask` reads: a follow-up leans on the last few, never on the 21st back.
+    history_turns: int = 20
+    # How close two word pieces' contextual vectors must be to call two words the same meaning
+    # (the UI's "says X for your Y").
+    similar_word: float = 0.6
+    # A file that would make more passages is left out, with the reason (the cost of an article
+    # is proportional to its passages).
     max_passages_per_file: int = 12_000
     # Web links (Library.add("https://...")): loopback and private addresses are refused unless
     # allowed, so that a shared server cannot be made to fetch from its own network.
     allow_private_urls: bool = False
-    # The largest PDF, DOCX or EPUB file (or fetched page) read; text files stop at 10 MiB, about
-    # 15,000 passages, past max_passages_per_file anyway.
+    # The largest PDF, DOCX or EPUB file read (text files: Limits.text_mb; links: Limits.link_mb).
     max_file_mb: float = 100.0
 
     @property
     def max_document_bytes(self) -> int:
-        return int(self.max_file_mb * 1024 * 1024)
+        return int(self.max_file_mb * MIB)
 
     storage: StorageSettings = StorageSettings()
+    limits: Limits = Limits()
+    answer: AnswerSettings = AnswerSettings()
 
     def on_store(self, store: str | None) -> Settings:
         """These settings with the passage vectors on `store` (unchanged for None)."""

@@ -42,7 +42,7 @@ def pdfminer_text(path):
 
 
 def articleqa_text(path):
-    from articleqa.ingest import read_file
+    from articleqa.ingest.files import read_file
 
     article = read_file(path)
     return f"{article.title}\n\n{article.text}"  # the title is kept apart, as the article's title

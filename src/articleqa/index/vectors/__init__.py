@@ -1,0 +1,1 @@
+"""Dense vector search engines behind one interface (base.py): local FAISS, or Milvus."""

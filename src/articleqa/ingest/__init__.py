@@ -1,0 +1,1 @@
+"""Files, documents and web links -> Article."""

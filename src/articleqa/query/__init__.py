@@ -1,0 +1,1 @@
+"""Question -> answer: retrieval (retrieve.py), the answer (answer/), and measuring them (evaluate.py)."""

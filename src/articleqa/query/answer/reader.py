@@ -1,0 +1,135 @@
+"""The reader: a model trained here (models/train_reader.py) that reads the question and a passage
+together and scores every span of the passage as its answer, and "no answer here". It re-ranks
+the best passages and finds, inside the best one, the words that answer.
+
+It runs through ONNX Runtime (int8 weights, shipped in models/reader/), never torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from articleqa.errors import ModelUnavailable
+
+READER_DIR = Path(__file__).resolve().parents[2] / "models" / "reader"
+LONGEST_SPAN = 30  # word pieces: an answer is a phrase or a clause, not a paragraph
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the reader found in one passage: its best span (character offsets into the passage
+    text) and that span's score, against the score of "no answer here"."""
+
+    score: float
+    null: float
+    start: int
+    end: int
+
+    @property
+    def margin(self) -> float:
+        """How much better the best span is than no answer: above 0, the reader found one."""
+        return self.score - self.null
+
+
+class Reader:
+    """The trained reader; one ONNX Runtime session, loaded on first use."""
+
+    def __init__(self, folder: Path = READER_DIR, *, threads: int | None = None) -> None:
+        meta_path = folder / "meta.json"
+        if not meta_path.exists():
+            raise ModelUnavailable(f"no reader model in {folder}: train one with models/train_reader.py")
+        self.folder = folder
+        self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        self.seq_max = int(self.meta["seq_max"])
+        self.question_max = int(self.meta["question_max"])
+        self._threads = threads or min(2, os.cpu_count() or 1)
+        self._session = None
+        self._tokenizer = None
+        self._lock = threading.Lock()
+
+    def _load(self):
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    import onnxruntime as ort
+                    from tokenizers import Tokenizer
+
+                    tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+                    tokenizer.no_truncation()
+                    tokenizer.no_padding()
+                    options = ort.SessionOptions()
+                    options.intra_op_num_threads = self._threads
+                    options.inter_op_num_threads = 1
+                    options.log_severity_level = 3
+                    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                    path = str(self.folder / "model.onnx")
+                    self._session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+                    self._tokenizer = tokenizer
+        return self._session, self._tokenizer
+
+    def read(self, question: str, passages: Sequence[str], leads: Sequence[str] = ()) -> list[Reading]:
+        """One Reading per passage. `leads` (per passage, optional): text read before it, such as
+        its article's title and heading path; the answer is looked for in the passage only."""
+        if not passages:
+            return []
+        session, tokenizer = self._load()
+        q = tokenizer.encode(question, add_special_tokens=False).ids[: self.question_max]
+        rows, where = [], []
+        for i, text in enumerate(passages):
+            lead = leads[i] if i < len(leads) and leads[i] else ""
+            lead_ids = tokenizer.encode(lead + ":", add_special_tokens=False).ids[:16] if lead else []
+            enc = tokenizer.encode(text, add_special_tokens=False)
+            room = self.seq_max - len(q) - 3 - len(lead_ids)
+            ids, offsets = enc.ids[:room], enc.offsets[:room]
+            first = len(q) + 2 + len(lead_ids)
+            rows.append([101, *q, 102, *lead_ids, *ids, 102])
+            where.append((first, first + len(ids), offsets, len(q) + 2))
+        width = max(len(r) for r in rows)
+        input_ids = np.zeros((len(rows), width), np.int64)
+        mask = np.zeros_like(input_ids)
+        types = np.zeros_like(input_ids)
+        for i, (r, (_, _, _, second)) in enumerate(zip(rows, where)):
+            input_ids[i, : len(r)] = r
+            mask[i, : len(r)] = 1
+            types[i, second : len(r)] = 1
+        starts, ends = session.run(None, {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": types})
+        out = []
+        for i, (lo, hi, offsets, _) in enumerate(where):
+            null = float(starts[i, 0] + ends[i, 0])
+            if hi <= lo:
+                out.append(Reading(-1e4, null, 0, 0))
+                continue
+            score, a, b = best_span(starts[i], ends[i], lo, hi)
+            out.append(Reading(score, null, offsets[a - lo][0], offsets[b - lo][1]))
+        return out
+
+
+def best_span(start: np.ndarray, end: np.ndarray, lo: int, hi: int, longest: int = LONGEST_SPAN):
+    """The best (score, i, j) with lo <= i <= j < hi and j - i < `longest`, by start[i] + end[j]."""
+    s, e = start[lo:hi], end[lo:hi]
+    n = len(s)
+    # Every pair at once: n is at most a few hundred word pieces.
+    scores = s[:, None] + e[None, :]
+    i, j = np.indices((n, n))
+    scores = np.where((j >= i) & (j - i < longest), scores, -np.inf)
+    flat = int(np.argmax(scores))
+    a, b = divmod(flat, n)
+    return float(scores[a, b]), a + lo, b + lo
+
+
+@lru_cache(maxsize=1)
+def shipped() -> Reader | None:
+    """The reader shipped with the package, or None where there is none (a checkout before
+    training, a build without it)."""
+    try:
+        return Reader()
+    except ModelUnavailable:
+        return None

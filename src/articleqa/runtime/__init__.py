@@ -1,0 +1,1 @@
+"""Process-wide concerns: stopping promptly, thread limits, giving memory back, timings."""
