@@ -334,6 +334,11 @@ def cmd_ask(args) -> int:
         return 0
     if answer.query != answer.question:
         print(f"(searched as: {answer.query})")
+    if not answer.found and answer.note and answer.hits:  # never mentioned: what they do say
+        print(f"{answer.reason} {answer.note}\n")
+        for hit in answer.hits:
+            _print_hit(hit)
+        return 0
     if not answer.found:
         print(f"Not covered by these articles. {answer.reason}")
         if not args.show_nearest:
@@ -342,6 +347,8 @@ def cmd_ask(args) -> int:
         print("\nNearest passages:")
     else:
         print(f"Answer: {answer.text}\n")
+        if answer.note:
+            print(f"({answer.note})\n")
     for hit in answer.hits:
         _print_hit(hit)
     return 0

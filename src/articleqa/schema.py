@@ -215,6 +215,9 @@ class Answer:
     query: str = ""
     reason: str = ""
     history: tuple[str, ...] = field(default=(), repr=False)
+    # What to know beside the answer: that the articles only hint at it or differ on it, which
+    # passages a "tell me more" shows, or, with no answer, what the articles never mention.
+    note: str = ""
 
     def to_dict(self) -> dict:
         """Plain JSON values, the same shape in the CLI's --json and the HTTP API."""
@@ -225,6 +228,7 @@ class Answer:
             "text": self.text,
             "confidence": round(float(self.confidence), 4),
             "reason": self.reason,
+            "note": self.note,
             "history": list(self.history),
             "hits": [hit.to_dict() for hit in self.hits],
         }

@@ -102,6 +102,9 @@ class AnswerSettings:
     named_coverage: float = 0.6
     unmatched_word: float = 0.29
     unmatched_sentence: float = 0.60
+    # A name or rare term of the question that no article holds, whose word pieces' best match
+    # in the top passages stays under this, is said to be never mentioned ("retinol").
+    unmentioned_word: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,11 @@ ARTICLES = {
     "## Is volcanic ash dangerous?\n\n"
     "Volcanic ash is made of tiny shards of rock and glass that damage lungs and jet engines. "
     "Evacuation routes should be planned long before an eruption.\n",
+    # An answer in a bullet list, and a summary whose lead crosses a paragraph break.
+    "bread.md": "---\ntitle: Weekend bread\n---\n\nA plain white loaf for the weekend.\n\nIt takes a day, most "
+    "of it waiting for the dough.\n\n## What goes in\n\n- 500 g strong bread flour\n- 350 g water at room "
+    "temperature\n- 10 g fine sea salt\n\n## Baking\n\nBake the loaf at 230 degrees for forty minutes, "
+    "until the crust is dark brown.\n",
     # Plain text, so the markup reaches the index exactly as written.
     "hostile.txt": f"Glacier notes {IMG}\n\nGlaciers advance when winter snowfall exceeds summer melt. {SCRIPT} "
     f"Moraines mark where a glacier once ended, and {IMG} crevasses open where the ice bends.\n",
@@ -138,6 +143,48 @@ def test_answer_cites_its_passage_in_context(page):
     expect(context).to_be_hidden()
     first.locator("summary", has_text="Show in the article").click()
     expect(context).to_be_visible()
+
+
+def _record_copy(page, reply) -> str:
+    """Click the reply's Copy answer and return what it handed to the clipboard (headless Chromium
+    has no system clipboard to read back; the button says "Copied" for 1.5 s only, so what it
+    says is recorded as it changes)."""
+    page.evaluate("navigator.clipboard.writeText = (t) => { window.__copied = t; return Promise.resolve(); }")
+    copy = reply.locator("button.aqa-copy")
+    copy.evaluate(
+        "b => { window.__labels = []; new MutationObserver(() => window.__labels.push(b.textContent))"
+        ".observe(b, {childList: true, characterData: true, subtree: true}); }"
+    )
+    copy.click()
+    page.wait_for_function("window.__labels.includes('Copied')", timeout=PAGE_WAIT_MS)
+    return page.evaluate("window.__copied")
+
+
+def test_an_answer_in_a_bullet_list_keeps_its_citations_and_copies_only_itself(page):
+    from playwright.sync_api import expect
+
+    reply = ask(page, "how much water goes in the weekend bread")
+    expect(reply.locator(".aqa-lead mark")).to_contain_text("350 g water")
+    expect(reply.locator(".aqa-hit").first).to_be_visible()
+    expect(reply.locator(".aqa-hit").first).to_contain_text("Weekend bread")
+    expect(reply.locator(".aqa-copy-text")).to_be_hidden()
+    copied = _record_copy(page, reply)
+    # the answer and where it comes from; not the rest of the passage
+    assert "350 g water" in copied and "— “Weekend bread”" in copied, copied
+    assert "Bake the loaf" not in copied and len(copied) < 300, copied
+
+
+def test_an_answer_across_a_paragraph_break_keeps_its_citations(page):
+    from playwright.sync_api import expect
+
+    reply = ask(page, "Summarize the weekend bread article")
+    lead = reply.locator(".aqa-lead mark")
+    expect(lead).to_contain_text("A plain white loaf for the weekend. It takes a day")
+    expect(lead).to_contain_text("[1]")
+    expect(lead).to_contain_text("Baking: Bake the loaf at 230 degrees")
+    expect(reply.locator(".aqa-hit").first).to_be_visible()
+    expect(reply.locator(".aqa-hit").first).to_contain_text("Weekend bread")
+    expect(reply.locator(".aqa-note").first).to_contain_text("A summary of “Weekend bread”")
 
 
 def test_first_visit_offers_example_questions_from_the_articles(page):

@@ -151,6 +151,43 @@ def test_and_for_hair_after_what_are_exosomes_finds_the_hair_passage(lib):
     assert any("hair" in t or "follicle" in t for t in texts), texts
 
 
+def test_a_follow_up_that_adds_a_subject_is_answered_about_that_subject(lib):
+    answer = lib.ask("and for hair?", history=["How long until I see results?"])
+    assert answer.found and "hair" in answer.text.lower(), answer.text
+
+
+# -- kinds of question: more, summaries, things never mentioned ----------------------------------
+
+
+def test_tell_me_more_answers_from_the_next_passage_on_the_same_subject(lib):
+    first = lib.ask("What are exosomes?")
+    more = lib.ask("tell me more", history=["What are exosomes?"])
+    again = lib.ask("go on", history=["What are exosomes?", "tell me more"])
+    assert more.query == "What are exosomes?" and more.found and "What are exosomes?" in more.note
+    chunks = [a.hits[0].chunk.id for a in (first, more, again)]
+    assert len(set(chunks)) == 3, chunks
+    assert more.text != first.text
+
+
+def test_summarize_an_article_gives_its_lead_and_section_openings_cited(lib):
+    answer = lib.ask("Summarize the Esosomi article")
+    assert answer.found and {h.article.id for h in answer.hits} == {ESOSOMI_ARTICLE}
+    assert answer.hits[0].chunk.ordinal == 0 and "Esosomi" in answer.note
+    assert answer.text.splitlines()[0].endswith("[1]")
+
+
+def test_a_thing_no_article_mentions_is_named_with_what_they_say_about_the_rest(lib):
+    answer = lib.ask("How do exosomes compare to retinol?")
+    assert not answer.found and answer.confidence == 0.0
+    assert "never mention “retinol”" in answer.reason
+    assert answer.hits and "exosome" in answer.hits[0].text.lower()
+
+
+def test_a_misspelt_word_is_not_taken_for_one_the_articles_never_mention(lib):
+    answer = lib.ask("how long until exosmoes show results?")
+    assert "never mention" not in answer.reason
+
+
 def test_a_follow_up_asked_first_is_still_answered_on_its_own(lib):
     answer = lib.ask("and for hair?")
     assert answer.query == "and for hair?"

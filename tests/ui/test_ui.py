@@ -317,6 +317,18 @@ def test_documented_python_example_works(server):
 
 
 @pytest.mark.slow
+def test_the_readme_client_example_runs_as_printed(server, capsys):
+    url, _ = server
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+    code = next(b for b in blocks if "gradio_client" in b)
+    assert 'Client("http://127.0.0.1:7860/")' in code
+    exec(code.replace("http://127.0.0.1:7860/", url), {})  # noqa: S102 - our own README
+    printed = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("Loaded as API")]
+    assert len(printed) == 4 and "exosome" in printed[0].lower(), printed  # the answer, then 3 hits
+    assert [line.split()[0] for line in printed[1:]] == ["1", "2", "3"], printed
+
+
+@pytest.mark.slow
 def test_api_reports_user_errors_as_messages(server):
     from gradio_client.exceptions import AppError
 

@@ -18,6 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 from articleqa.settings import Settings
 
@@ -190,6 +192,17 @@ class BM25:
     def known(self, terms: set[str]) -> set[str]:
         """The terms that occur in some live passage."""
         return {t for t in terms if any(self._live_postings(t))}
+
+    def near(self, term: str) -> bool:
+        """Whether some term of the library is a typo away from `term`: one edit, swap included
+        ("palce", "exosm"), two for long words. A word the articles lack may only be misspelt."""
+        if len(term) < 4:
+            return False
+        most = 1 if len(term) < 8 else 2
+        return any(
+            process.extractOne(term, postings.terms.keys(), scorer=OSA.distance, score_cutoff=most) is not None
+            for postings, _ in self._parts
+        )
 
     def common(self, terms: set[str], share: float = 0.5) -> set[str]:
         """The terms at least `share` of the live passages hold: what the library is about."""

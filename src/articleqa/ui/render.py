@@ -77,6 +77,12 @@ def answer_html(answer: Answer, similar: Sequence[Sequence[tuple[str, str]]] | N
     similar = list(similar or [])
     similar += [()] * (len(answer.hits) - len(similar))
     passages = "".join(hit_html(h, answer.query or answer.question, s) for h, s in zip(answer.hits, similar))
+    caveat = f'<p class="aqa-note aqa-caveat">{text_html(answer.note)}</p>' if answer.note else ""
+    if not answer.found and answer.note and answer.hits:  # what the articles do say: shown, not folded
+        return (
+            f'<div class="aqa-reply aqa-miss"><p class="aqa-lead"><strong>{text_html(answer.reason)}</strong></p>'
+            f"{caveat}{searched}{passages}</div>"
+        )
     if not answer.found:
         nearest = ""
         if answer.hits:
@@ -97,7 +103,7 @@ def answer_html(answer: Answer, similar: Sequence[Sequence[tuple[str, str]]] | N
         f'<span class="aqa-copy-text">{escape(answer_citation(answer)).replace(chr(10), "&#10;")}</span>'
     )
     return (
-        f'<div class="aqa-reply"><p class="aqa-lead"><mark>{text_html(answer.text)}</mark></p>{copy}{searched}'
+        f'<div class="aqa-reply"><p class="aqa-lead"><mark>{text_html(answer.text)}</mark></p>{caveat}{copy}{searched}'
         f'<p class="aqa-note"><span class="aqa-confidence" title="{CONFIDENCE_HELP}">Confidence '
         f"{answer.confidence:.2f}</span>"
         f" · from {len(answer.hits)} cited {sources}:</p>"
@@ -125,6 +131,8 @@ def answer_markdown(answer: Answer) -> str:
     if not answer.found:
         return "\n".join([*lines, f"Not covered by these articles. {answer.reason}", ""])
     lines += [f"**{answer.text}**", ""]
+    if answer.note:
+        lines += [f"*{answer.note}*", ""]
     for hit in answer.hits:
         quoted = hit.text.replace("\n", "\n> ")
         lines += [f"{hit.rank}. {citation(hit)}", "", f"> {quoted}", ""]

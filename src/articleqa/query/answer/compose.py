@@ -31,6 +31,7 @@ def compose(
     evidence: Evidence,
     rule: Abstention,
     history: Sequence[str] = (),
+    note: str = "",
 ) -> Answer:
     """Build the Answer: found or not, the short answer text and a one-line reason."""
     found = bool(hits) and rule.decide(evidence)
@@ -75,4 +76,5 @@ def compose(
         query=query,
         reason=reason,
         history=tuple(history),
+        note=note,
     )
