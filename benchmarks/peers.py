@@ -24,7 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-SYSTEMS = ("articleqa", "articleqa-ask", "langchain-faiss", "txtai-dense", "txtai-hybrid")
+# articleqa-ask answers with the reader; articleqa-ask-no-reader without it (what the reader costs).
+SYSTEMS = ("articleqa", "articleqa-ask", "articleqa-ask-no-reader", "langchain-faiss", "txtai-dense", "txtai-hybrid")
 K = 5
 
 
@@ -36,7 +37,7 @@ def _work(system: str, config: dict) -> dict:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if system.startswith("articleqa"):
-        build, search = _articleqa(articles, model, ask=system == "articleqa-ask")
+        build, search = _articleqa(articles, model, ask="-ask" in system, reader=not system.endswith("no-reader"))
     elif system == "langchain-faiss":
         build, search = _langchain(articles, model)
     elif system.startswith("txtai"):
@@ -48,16 +49,22 @@ def _work(system: str, config: dict) -> dict:
     build_s = time.perf_counter() - start
     for q in questions:  # warm-up: caches, lazy imports, first-call costs
         search(q)
-    times, found = [], []
+    times, found, answers = [], [], []
     for q in questions:
         start = time.perf_counter()
         hits = search(q)
         times.append((time.perf_counter() - start) * 1000)
+        if isinstance(hits, dict):  # an answer, with the passages it cites
+            hits, answer = hits["hits"], hits["answer"]
+            answers.append(answer)
         found.append(hits)
-    return {"system": system, "passages": passages, "build_s": build_s, "latency_ms": times, "hits": found}
+    out = {"system": system, "passages": passages, "build_s": build_s, "latency_ms": times, "hits": found}
+    return {**out, "answers": answers} if answers else out
 
 
-def _articleqa(articles: list[dict], model: str, *, ask: bool):
+def _articleqa(articles: list[dict], model: str, *, ask: bool, reader: bool = True):
+    from dataclasses import replace
+
     from articleqa.embed.model import SentenceEmbedder
     from articleqa.library import Library
     from articleqa.schema import Article
@@ -67,15 +74,19 @@ def _articleqa(articles: list[dict], model: str, *, ask: bool):
     embedder.count_tokens(["load the tokenizer"])
     embedder.encode(["load the model"])
     embedder.encode_query("load the question encoder")
-    lib = Library.at(Path(tempfile.mkdtemp(prefix="peers-articleqa-")) / "index", Settings(), embedder=embedder)
+    settings = Settings()
+    settings = replace(settings, answer=replace(settings.answer, reader=reader))
+    lib = Library.at(Path(tempfile.mkdtemp(prefix="peers-articleqa-")) / "index", settings, embedder=embedder)
     docs = [Article(id=a["id"], title=a["title"], text=a["text"], source=a["id"]) for a in articles]
 
     def build() -> int:
         return lib.sync_articles(docs).embedded
 
-    def search(q: str) -> list[list[str]]:
-        hits = lib.ask(q, k=K).hits if ask else lib.search(q, k=K)
-        return [[h.article.id, h.text] for h in hits]
+    def search(q: str):
+        if not ask:
+            return [[h.article.id, h.text] for h in lib.search(q, k=K)]
+        answer = lib.ask(q, k=K)
+        return {"hits": [[h.article.id, h.text] for h in answer.hits], "answer": answer.text if answer.found else ""}
 
     return build, search
 
@@ -196,7 +207,12 @@ def summarize(runs: list[dict], questions) -> dict:
                 break
         ranks.append(rank)
     n = len(questions)
+    shown = {}
+    if runs[0].get("answers"):  # the answer shown holds an expected phrase
+        right = [any(_fold(a) in _fold(t) for a in q.answers) for q, t in zip(questions, runs[0]["answers"])]
+        shown = {"answer": round(sum(right) / max(sum(bool(q.answers) for q in questions), 1), 4)}
     return {
+        **shown,
         "passages": runs[0]["passages"],
         "build_s": round(statistics.median(r["build_s"] for r in runs), 2),
         "build_runs_s": [round(r["build_s"], 2) for r in runs],

@@ -4,7 +4,7 @@ python procs.py add INDEX FILE... [--timeout S] [--store URI]   add files (fake 
 python procs.py churn INDEX PREFIX N               add and remove N articles of its own, one by one
 python procs.py read INDEX SECONDS [--until FILE]  open and search in a loop for SECONDS (and until FILE
                                                    exists); print counts as JSON
-python procs.py raycrash INDEX FOLDER              a Ray build (real model, a segment every 8
+python procs.py raycrash INDEX FOLDER              a Ray build (real model, one actor, a segment every 8
                                                    passages) that dies after its first commit,
                                                    then resumes; print what each embedded as JSON
 
@@ -137,7 +137,7 @@ def ray_crash(folder: str, articles: str) -> int:
 
     settings = Settings()
     settings = replace(settings, storage=replace(settings.storage, flush_passages=8))
-    embedder = RayEmbedder(settings.model, actors=2)
+    embedder = RayEmbedder(settings.model, actors=1)  # one actor: resuming is the point, not spreading
     commit, commits = writer.commit, []
 
     def dies_after_the_first(*args, **kwargs):

@@ -105,6 +105,11 @@ class AnswerSettings:
     # A name or rare term of the question that no article holds, whose word pieces' best match
     # in the top passages stays under this, is said to be never mentioned ("retinol").
     unmentioned_word: float = 0.5
+    # Confidence where the reader read the top passage: sigmoid(bias + a x closest sentence's
+    # similarity + b x reader margin), as (bias, a, b) fitted by benchmarks/calibration.py; and
+    # the least confidence an answer is shown with, chosen on that curve (docs/evaluation.md).
+    confidence_curve: tuple[float, float, float] | None = None
+    least_confidence: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -308,3 +308,21 @@ def test_frame_words_of_a_question_about_a_word_do_not_count_as_unmatched():
     assert same is matches
     asked = subject_matches(matches, "What is the mean flow called?", lambda t: ["mean", "flow", "called"])
     assert asked is matches  # not a question about a word: every word counts
+
+
+def test_confidence_is_never_shown_as_certain():
+    plain = Abstention()
+    assert plain.confidence(Evidence(sentence=1.0, known=1.0, coverage=1.0)) == 0.99
+    curved = Abstention(curve=(-4.0, 5.0, 1.0), least_confidence=0.3)
+    sure = Evidence(sentence=0.95, known=1.0, coverage=1.0, margin=8.0)
+    assert curved.confidence(sure) == 0.99
+
+
+def test_the_confidence_curve_rises_with_the_readers_margin_and_sets_the_bar():
+    curved = Abstention(curve=(-4.0, 5.0, 1.0), least_confidence=0.3)
+    doubtful = Evidence(sentence=0.6, known=1.0, coverage=1.0, margin=-3.0)
+    sure = Evidence(sentence=0.6, known=1.0, coverage=1.0, margin=3.0)
+    assert curved.confidence(doubtful) < 0.3 < curved.confidence(sure)
+    assert not curved.decide(doubtful) and curved.decide(sure)
+    # without a reader's margin the curve does not apply: the similarity rule alone decides
+    assert curved.decide(Evidence(sentence=0.6, known=1.0, coverage=1.0))

@@ -26,7 +26,9 @@ def test_a_request_for_a_summary_names_what_to_summarise(question, target):
     assert summary_target(question) == target
 
 
-@pytest.mark.parametrize("question", ["tell me more", "Tell me more.", "ok, tell me more", "go on", "what else?", "and?"])
+@pytest.mark.parametrize(
+    "question", ["tell me more", "Tell me more.", "ok, tell me more", "go on", "what else?", "and?"]
+)
 def test_asking_for_more_is_recognised(question):
     assert asks_for_more(question)
 
@@ -53,7 +55,10 @@ def test_a_hedged_sentence_only_hints():
 
 
 def test_two_articles_that_deny_each_other_differ_and_both_are_named():
-    hits = [_hit("a", "Exosome serums are safe for sensitive skin.", 0.8), _hit("b", "They are not safe for sensitive skin.", 0.75, 2)]
+    hits = [
+        _hit("a", "Exosome serums are safe for sensitive skin.", 0.8),
+        _hit("b", "They are not safe for sensitive skin.", 0.75, 2),
+    ]
     note = yes_no_note(hits)
     assert note.startswith("The articles differ") and "Title a" in note and "Title b" in note
 
@@ -94,7 +99,11 @@ def test_a_summary_is_the_lead_and_each_section_opening_cited_in_order():
 
     answer = summary("Summarize the bread one", article, chunks, sentences_of)
     assert answer.found and [h.rank for h in answer.hits] == [1, 2, 3]
-    assert answer.text.splitlines() == ["Intro one. Intro two. [1]", "Dough: First section starts. [2]", "Baking: Second starts. [3]"]
+    assert answer.text.splitlines() == [
+        "Intro one. Intro two. [1]",
+        "Dough: First section starts. [2]",
+        "Baking: Second starts. [3]",
+    ]
     assert "Bread" in answer.note
 
 

@@ -82,7 +82,7 @@ def byline_answer(
         found=True,
         text=f"“{article.title}” {verb} {said.rstrip('. ')}.",
         hits=(top, *rest[: len(hits) - 1]),
-        confidence=1.0,
+        confidence=0.95,  # read from the article itself, yet never shown as certain
         query=query,
         history=tuple(history),
     )

@@ -35,7 +35,7 @@ def compose(
 ) -> Answer:
     """Build the Answer: found or not, the short answer text and a one-line reason."""
     found = bool(hits) and rule.decide(evidence)
-    confidence = round(float(max(0.0, min(1.0, evidence.sentence))), 4)
+    confidence = rule.confidence(evidence)
     judged = _JUDGEMENT.search(question)
     if found and judged and not _VERDICT.search(hits[0].highlight or hits[0].text):
         # "What is the best moisturizer?" answered by "Allow the serum to absorb before moisturizer"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ from articleqa.settings import AnswerSettings
 from articleqa.text.lexical import content_terms
 
 _DEFAULT = AnswerSettings()
+_MARGIN_CLIP = 8.0  # a margin is a difference of logits; past this it says nothing more
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,9 @@ class Evidence:
     # The question's least-matched content word piece: its best cosine among the top passages'
     # word pieces. Low when the question names something the passages never touch ("Botox").
     weakest_word: float = 1.0
+    # The reader's margin on the top passage (its best span's score above "no answer here");
+    # None where no reader read it.
+    margin: float | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,9 @@ class Abstention:
     named_coverage: float = _DEFAULT.named_coverage
     unmatched_word: float = _DEFAULT.unmatched_word
     unmatched_sentence: float = _DEFAULT.unmatched_sentence
+    # The confidence curve (`confidence`) and the least confidence an answer is shown with.
+    curve: tuple[float, ...] | None = _DEFAULT.confidence_curve
+    least_confidence: float = _DEFAULT.least_confidence
 
     @classmethod
     def of(cls, settings: AnswerSettings) -> Abstention:
@@ -54,9 +62,24 @@ class Abstention:
             settings.named_coverage,
             settings.unmatched_word,
             settings.unmatched_sentence,
+            settings.confidence_curve,
+            settings.least_confidence,
         )
 
+    def confidence(self, e: Evidence) -> float:
+        """How likely the answer shown holds the fact: a logistic curve of the closest sentence's
+        similarity and the reader's margin, fitted on the evaluation sets (benchmarks/calibration.py,
+        docs/evaluation.md). Without a curve (or without a reader's margin): that similarity."""
+        sentence = float(max(0.0, min(1.0, e.sentence)))
+        if self.curve is None or e.margin is None:
+            return round(min(sentence, 0.99), 4)
+        bias, w_sentence, w_margin = self.curve
+        z = bias + w_sentence * sentence + w_margin * max(-_MARGIN_CLIP, min(_MARGIN_CLIP, e.margin))
+        return round(min(0.99, 1.0 / (1.0 + math.exp(-z))), 4)  # never 1.00: it is an estimate
+
     def decide(self, e: Evidence) -> bool:
+        if e.margin is not None and self.curve is not None and self.confidence(e) < self.least_confidence:
+            return False
         if e.weakest_word < self.unmatched_word and e.sentence < self.unmatched_sentence:
             return False
         if e.sentence >= self.sentence:
@@ -78,13 +101,15 @@ def evidence(
     best = max((float((vecs @ query_vector).max()) for _, vecs in sentences if len(vecs)), default=0.0)
     weakest = float(word_matches.min()) if word_matches is not None and len(word_matches) else 1.0
     terms = content_terms(query)
+    margin = hits[0].reader_margin if hits else None
     if not terms:
-        return Evidence(best, 0.0, 0.0, weakest)
+        return Evidence(best, 0.0, 0.0, weakest, margin)
     seen: set[str] = set()
     for hit in hits[:3]:
         seen |= content_terms(hit.article.title + " " + hit.text)
     subject = ((terms - stems(FRAME_WORDS)) or terms) if MEANING.search(query) else terms
-    return Evidence(best, len(lexical.known(subject)) / len(subject), len(subject & seen) / len(subject), weakest)
+    known, covered = len(lexical.known(subject)) / len(subject), len(subject & seen) / len(subject)
+    return Evidence(best, known, covered, weakest, margin)
 
 
 def subject_matches(matches: np.ndarray | None, query: str, words_of: Callable[[str], list[str]] | None):

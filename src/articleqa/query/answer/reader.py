@@ -77,7 +77,9 @@ class Reader:
 
     def read(self, question: str, passages: Sequence[str], leads: Sequence[str] = ()) -> list[Reading]:
         """One Reading per passage. `leads` (per passage, optional): text read before it, such as
-        its article's title and heading path; the answer is looked for in the passage only."""
+        its article's title and heading path; the answer is looked for in the passage only. A
+        passage longer than the model reads at once is read in overlapping windows; its reading
+        is the window's that is surest of an answer."""
         if not passages:
             return []
         session, tokenizer = self._load()
@@ -88,28 +90,40 @@ class Reader:
             lead_ids = tokenizer.encode(lead + ":", add_special_tokens=False).ids[:16] if lead else []
             enc = tokenizer.encode(text, add_special_tokens=False)
             room = self.seq_max - len(q) - 3 - len(lead_ids)
-            ids, offsets = enc.ids[:room], enc.offsets[:room]
             first = len(q) + 2 + len(lead_ids)
-            rows.append([101, *q, 102, *lead_ids, *ids, 102])
-            where.append((first, first + len(ids), offsets, len(q) + 2))
+            for at in windows(len(enc.ids), room):
+                ids = enc.ids[at : at + room]
+                rows.append([101, *q, 102, *lead_ids, *ids, 102])
+                where.append((i, first, first + len(ids), enc.offsets[at : at + room], len(q) + 2))
         width = max(len(r) for r in rows)
         input_ids = np.zeros((len(rows), width), np.int64)
         mask = np.zeros_like(input_ids)
         types = np.zeros_like(input_ids)
-        for i, (r, (_, _, _, second)) in enumerate(zip(rows, where)):
+        for i, (r, (_, _, _, _, second)) in enumerate(zip(rows, where)):
             input_ids[i, : len(r)] = r
             mask[i, : len(r)] = 1
             types[i, second : len(r)] = 1
         starts, ends = session.run(None, {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": types})
-        out = []
-        for i, (lo, hi, offsets, _) in enumerate(where):
-            null = float(starts[i, 0] + ends[i, 0])
+        out: list[Reading | None] = [None] * len(passages)
+        for row, (i, lo, hi, offsets, _) in enumerate(where):
+            null = float(starts[row, 0] + ends[row, 0])
             if hi <= lo:
-                out.append(Reading(-1e4, null, 0, 0))
-                continue
-            score, a, b = best_span(starts[i], ends[i], lo, hi)
-            out.append(Reading(score, null, offsets[a - lo][0], offsets[b - lo][1]))
+                found = Reading(-1e4, null, 0, 0)
+            else:
+                score, a, b = best_span(starts[row], ends[row], lo, hi)
+                found = Reading(score, null, offsets[a - lo][0], offsets[b - lo][1])
+            if out[i] is None or found.margin > out[i].margin:
+                out[i] = found
         return out
+
+
+def windows(pieces: int, room: int, overlap: int = 48) -> list[int]:
+    """Where each window of at most `room` word pieces starts, so that windows overlapping by
+    `overlap` cover all `pieces`."""
+    if pieces <= room or room <= overlap:
+        return [0]
+    count = -(-(pieces - room) // (room - overlap)) + 1  # as few as cover them, spread evenly
+    return [round(k * (pieces - room) / (count - 1)) for k in range(count)]
 
 
 def best_span(start: np.ndarray, end: np.ndarray, lo: int, hi: int, longest: int = LONGEST_SPAN):
