@@ -119,12 +119,21 @@ def unmentioned(
         terms = content_terms(word)
         if len(found) < 2 or len(word) < 4 or min(found) >= floor or not terms or known(terms):
             continue
+        if _WORD_FORM.search(word):  # "purified", "reoccupying": a verb or an adjective, said otherwise
+            continue
         if not any(near(t) for t in terms | {word.lower()}):
             missing.append(word)
     if not missing:
         return []
     rest = content_terms(query) - set().union(*(content_terms(w) for w in missing))
     return missing if known(rest) else []
+
+
+# Endings of verbs, adverbs and adjectives: such a word the articles lack is more often put in
+# other words there ("purified" for "isolated by filtration") than a subject they never touch.
+_WORD_FORM = re.compile(
+    r"(ed|ing|ly|i[sz]e|i[sz]es|able|ible|ness|ment|ments|ful|less|ous|ive|ative|ical|ally)$", re.IGNORECASE
+)
 
 
 def _clip(text: str, size: int = 160) -> str:
