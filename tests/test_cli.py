@@ -171,3 +171,26 @@ def test_a_build_shows_one_progress_bar_on_a_terminal(tmp_path, fake_settings, f
     with progress_bar(quiet) as progress:
         progress(0.5, "embedding")
     assert quiet.getvalue() == ""
+
+
+def test_control_characters_in_names_and_titles_are_printed_escaped(home, tmp_path):
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    (folder / "evil\n\x1b]0;pwned\x07\x1b[31m.md").write_text(
+        '---\ntitle: "Clear \\e[2J the screen"\n---\n\nThe kettle boils water in about three minutes.\n',
+        encoding="utf-8",
+    )
+    (folder / "broken\x1b[2J.pdf").write_bytes(b"not a pdf at all")
+    index_dir = tmp_path / "idx"
+    results = [
+        run_cli("build", folder, "--index-dir", index_dir, home=home),
+        run_cli("search", "kettle", "--index-dir", index_dir, home=home),
+        run_cli("info", "--articles", "--index-dir", index_dir, home=home),
+    ]
+    for result in results:
+        printed = result.stdout + result.stderr
+        assert "\x1b" not in printed and "\x07" not in printed, printed
+    assert "skipped" in results[0].stderr and "broken\\x1b[2J.pdf" in results[0].stderr
+    assert "Clear \\x1b[2J the screen" in results[1].stdout
+    assert "\\x1b]0;pwned\\x07" in results[1].stdout  # the file name, in the passage's source
+    assert "Clear \\x1b[2J the screen" in results[2].stdout

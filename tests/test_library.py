@@ -385,3 +385,30 @@ def test_the_same_text_under_another_name_is_refused_naming_the_copy(tmp_path, f
     assert lib.add(tmp_path / "kites.md").unchanged == ("kites",)
     (tmp_path / "other.md").write_text("# Kites\n\nA kite needs a line of at least thirty metres.\n")
     assert lib.add(tmp_path / "other.md").added == ("other",)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [OSError(28, "No space left on device"), OSError("1048576 requested and 4096 written")],
+    ids=["ENOSPC", "numpy-short-write"],
+)
+def test_a_full_disk_says_how_much_room_the_change_needs_and_loses_nothing(built, monkeypatch, failure):
+    from articleqa.errors import DiskFull
+    from articleqa.index import writer
+
+    before = sorted(a.id for a in built.articles())
+
+    def full(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(writer, "commit", full)
+    text = "Kettles boil water. " * 500
+    with pytest.raises(
+        DiskFull, match=r"no space left on the device holding .* MB free\): this change needs about 1 MB"
+    ):
+        built.add(Article(id="kettles", title="Kettles", text=text, source="kettles.md"))
+    monkeypatch.undo()
+    assert (
+        sorted(a.id for a in articleqa.library.Library.load(built.index_dir, embedder=built.embedder).articles())
+        == before
+    )

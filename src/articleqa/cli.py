@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -14,10 +15,33 @@ from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from articleqa.errors import ArticleQAError
+from articleqa.errors import ArticleQAError, rebuild_command
 from articleqa.settings import MODES, Settings
 
 log = logging.getLogger("articleqa")
+
+# Control characters (C0 but tab and newline, DEL, C1) and the bidirectional overrides: what a
+# file name or a title could use to clear, recolour or retitle the terminal, or reorder a line.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(text: object, *, lines: bool = False) -> str:
+    """`text` safe to print on a terminal: control characters as visible escapes (\\x1b, \\n);
+    newlines kept only where `lines` (a passage's text)."""
+    pattern = _CONTROL if lines else _CONTROL_OR_NEWLINE
+    return pattern.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+
+
+class _ShownFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return shown(super().format(record))
+
+
+def _log_to_terminal() -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_ShownFormatter("articleqa: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
 
 
 def run() -> int:
@@ -36,14 +60,14 @@ def run() -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(format="articleqa: %(levelname)s: %(message)s", level=logging.WARNING)
+    _log_to_terminal()
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
     try:
         return args.func(args) or 0
     except ArticleQAError as exc:
-        print(f"articleqa: error: {exc}", file=sys.stderr)
+        print(f"articleqa: error: {shown(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("articleqa: interrupted", file=sys.stderr)
@@ -173,6 +197,7 @@ def _parse_info(sub) -> None:
     p = sub.add_parser("info", help="articles, passages, model and size of an index")
     p.add_argument("--json", action="store_true", help="print JSON for machines")
     p.add_argument("--articles", action="store_true", help="list the articles too")
+    p.add_argument("--verify", action="store_true", help="read every file and check it against its checksum")
     _index_dir(p)
     p.set_defaults(func=cmd_info)
 
@@ -256,9 +281,9 @@ def cmd_build(args) -> int:
         f"unchanged {len(change.unchanged)}; embedded {change.embedded} passages, {change.sentences} sentences)"
     )
     if change.kept:
-        shown = ", ".join(change.kept[:5]) + (f" and {len(change.kept) - 5} more" if len(change.kept) > 5 else "")
+        kept = ", ".join(change.kept[:5]) + (f" and {len(change.kept) - 5} more" if len(change.kept) > 5 else "")
         print(
-            f"kept {len(change.kept)} article(s) that did not come from these paths ({shown}); "
+            f"kept {len(change.kept)} article(s) that did not come from these paths ({shown(kept)}); "
             "`articleqa build --prune` would remove them"
         )
     return 0
@@ -277,7 +302,7 @@ def cmd_add(args) -> int:
     with progress_bar() as progress:
         change = lib.add(*args.sources, progress=progress)
     for skipped in lib.skipped:
-        print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
+        print(f"skipped {shown(skipped.path)}: {shown(skipped.reason)}", file=sys.stderr)
     info = lib.info()
     print(
         f"{folder}: {info.articles} articles, {info.chunks} passages (added {len(change.added)}, "
@@ -302,7 +327,7 @@ def progress_bar(file=None, *, show: bool | None = None):
     )
 
     def update(fraction: float, message: str) -> None:
-        bar.set_description_str(message, refresh=False)
+        bar.set_description_str(shown(message), refresh=False)
         bar.update(max(0, min(1000, round(fraction * 1000)) - bar.n))
         if fraction >= 1.0:
             bar.refresh()  # the end is shown however fast it came
@@ -333,28 +358,42 @@ def cmd_ask(args) -> int:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
     if answer.query != answer.question:
-        print(f"(searched as: {answer.query})")
+        print(f"(searched as: {shown(answer.query)})")
     if not answer.found and answer.note and answer.hits:  # never mentioned: what they do say
-        print(f"{answer.reason} {answer.note}\n")
+        print(f"{shown(answer.reason)} {shown(answer.note)}\n")
         for hit in answer.hits:
             _print_hit(hit)
         return 0
     if not answer.found:
-        print(f"Not covered by these articles. {answer.reason}")
+        print(f"Not covered by these articles. {shown(answer.reason)}")
         if not args.show_nearest:
             print("(use --show-nearest to see the closest passages anyway)")
             return 0
         print("\nNearest passages:")
     else:
-        print(f"Answer: {answer.text}\n")
+        print(f"Answer: {shown(answer.text, lines=True)}\n")
         if answer.note:
-            print(f"({answer.note})\n")
+            print(f"({shown(answer.note)})\n")
     for hit in answer.hits:
         _print_hit(hit)
     return 0
 
 
 def cmd_info(args) -> int:
+    if args.verify:
+        from articleqa import library
+
+        folder = Path(args.index_dir) if args.index_dir else _library(args).index_dir
+        files, problems = library.verify(folder)
+        for problem in problems:
+            print(f"damaged: {shown(problem)}", file=sys.stderr)
+        if problems:
+            fix = rebuild_command(args.index_dir)
+            print(f"articleqa: error: {len(problems)} of {files} files damaged: {shown(fix)}", file=sys.stderr)
+            return 2
+        print(f"verified {files} files: every one whole")
+        if not args.json:
+            return 0
     lib = _library(args)
     info = lib.info()
     if args.json:
@@ -382,7 +421,8 @@ def cmd_info(args) -> int:
     if args.articles:
         counts = lib.passage_counts()
         for a in lib.articles():
-            print(f"  {a.id}  {a.title[:70]}  ({counts.get(a.id, 0)} passages{', ' + a.date if a.date else ''})")
+            date = f", {shown(a.date)}" if a.date else ""
+            print(f"  {shown(a.id)}  {shown(a.title[:70])}  ({counts.get(a.id, 0)} passages{date})")
     return 0
 
 
@@ -438,8 +478,8 @@ def _print_hit(hit) -> None:
 
     width = min(100, shutil.get_terminal_size((100, 20)).columns) - 5
     bold = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    where = " > ".join(hit.chunk.headings)
-    print(f"{hit.rank}. {hit.article.title}" + (f"  [{where}]" if where else ""))
+    where = shown(" > ".join(hit.chunk.headings))
+    print(f"{hit.rank}. {shown(hit.article.title)}" + (f"  [{where}]" if where else ""))
     meta = [
         hit.article.link,
         hit.page_label,
@@ -447,10 +487,12 @@ def _print_hit(hit) -> None:
         hit.article.date or "",
         f"score {hit.score:.3f}",
     ]
-    print("   " + " · ".join(m for m in meta if m))
-    text = hit.text
+    print("   " + " · ".join(shown(m) for m in meta if m))
+    text = shown(hit.text, lines=True)
     if bold and hit.highlight_start is not None:
-        text = text[: hit.highlight_start] + "\x1b[1m" + hit.highlight + "\x1b[0m" + text[hit.highlight_end :]
+        before, after = hit.text[: hit.highlight_start], hit.text[hit.highlight_end :]
+        text = shown(before, lines=True) + "\x1b[1m" + shown(hit.highlight, lines=True) + "\x1b[0m"
+        text += shown(after, lines=True)
     for para in text.split("\n"):
         heading = HEADING.match(para)
         if heading:  # a heading of the article, shown as one rather than as Markdown

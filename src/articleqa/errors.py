@@ -55,3 +55,7 @@ def rebuild_command(folder=None) -> str:
     """The fix for an index that cannot be read as it is: the command that rebuilds it."""
     where = f" --index-dir {folder}" if folder is not None else ""
     return f"rebuild it with `articleqa build --rebuild{where}`"
+
+
+class DiskFull(ArticleQAError):
+    """No space left where the index is written; nothing was lost."""

@@ -284,6 +284,10 @@ class Library:
             questions=self.embedder.describe_queries(),
         )
 
+    def verify(self) -> tuple[int, list[str]]:
+        """Read the whole index and check every file against its checksum: (files read, problems)."""
+        return self.index.verify()
+
     def search(
         self, question: str, *, k: int | None = None, mode: str | None = None, per_article: int | None = None
     ) -> list[Hit]:
@@ -506,6 +510,14 @@ def ray_embedder(model: str, *, address: str | None = None, actors: int | None =
     from articleqa.embed.ray import RayEmbedder
 
     return RayEmbedder(model, address=address, actors=actors)
+
+
+def verify(index_dir: str | Path) -> tuple[int, list[str]]:
+    """Read every file of the index in `index_dir` and check it against its checksum, without
+    opening it (a damaged index is still told file by file): (files read, what is wrong)."""
+    from articleqa.index.snapshot import verify_folder
+
+    return verify_folder(Path(index_dir))
 
 
 def seed_user_index(index_dir: Path) -> None:

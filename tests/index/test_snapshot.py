@@ -178,6 +178,27 @@ def test_small_segments_are_merged_by_tier(tmp_path, fake_settings, fake_embedde
     assert lib.search("sourdough starter", k=1, mode="lexical")[0].article.id == "sourdough"
 
 
+def test_a_merge_without_room_on_the_disk_waits_and_the_library_stays_whole(
+    tmp_path, fake_settings, fake_embedder, monkeypatch, caplog
+):
+    from collections import namedtuple
+
+    from articleqa.index import writer
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(writer.shutil, "disk_usage", lambda path: usage(10**9, 10**9, 1000))
+    storage = StorageSettings(merge_factor=3)
+    lib = Library.at(tmp_path / "idx", Settings(model=fake_settings.model, storage=storage), embedder=fake_embedder)
+    for name in ("green-tea.md", "bicycle-chain.txt", "notes/sourdough.md"):
+        lib.add(DATA / "articles" / name)
+    assert len(segments(tmp_path / "idx")) == 3  # not merged: no room for the merged copy
+    assert "not merging 3 segments" in caplog.text and "MB free" in caplog.text
+    assert len(Library.load(tmp_path / "idx", embedder=fake_embedder).index.articles) == 3
+    monkeypatch.undo()
+    lib.add(DATA / "articles" / "volcano.html")  # room again: the next write merges
+    assert len(segments(tmp_path / "idx")) == 2
+
+
 def test_a_large_segment_is_searched_approximately_and_says_so(tmp_path, fake_settings, fake_embedder, corpus):
     for ann, file in (("ivf", "dense.ivf"), ("hnsw", "dense.hnsw")):
         storage = StorageSettings(ann_threshold=2, ann=ann)
@@ -301,6 +322,14 @@ def test_another_format_names_the_rebuild(built):
         Index.load(built.index_dir)
 
 
+def test_a_newer_format_says_to_upgrade_not_to_rebuild(built):
+    path = built.index_dir / "manifest.json"
+    path.write_text(path.read_text().replace('"format": 4', '"format": 5'))
+    with pytest.raises(IndexMismatch, match="written by a newer articleqa.*upgrade articleqa") as excinfo:
+        Index.load(built.index_dir)
+    assert "--rebuild" not in str(excinfo.value)
+
+
 def test_small_exact_segments_become_one_approximate_segment_once_they_add_up(tmp_path, fake_settings, fake_embedder):
     storage = StorageSettings(ann_threshold=3, merge_factor=100)
     lib = Library.at(tmp_path / "idx", Settings(model=fake_settings.model, storage=storage), embedder=fake_embedder)
@@ -344,5 +373,62 @@ def test_a_merge_compresses_token_vectors_without_embedding_again(tmp_path, fake
 def test_an_index_with_damaged_token_files_is_refused_with_the_fix(built):
     segment = next((built.index_dir / "segments").iterdir())
     np.save(segment / TOKEN_OFFSETS, np.array([0, 1], dtype=np.int64))
-    with pytest.raises(IndexCorrupt, match="token vectors.*articleqa build --rebuild"):
+    with pytest.raises(IndexCorrupt, match=r"token_offsets.npy is \d+ bytes, segment.json says.*--rebuild"):
         Index.load(built.index_dir)
+
+
+# -- damage: checksums, sizes, what to do ---------------------------------------------------------
+
+
+def _segment_file(index_dir, name: str):
+    return next((index_dir / "segments").iterdir()) / name
+
+
+def test_every_file_is_checked_whole_and_a_flipped_byte_is_named(built):
+    files, problems = built.verify()
+    assert files > 10 and problems == []
+    postings = next(p for p in _segment_file(built.index_dir, "x").parent.iterdir() if "postings" in p.name)
+    data = bytearray(postings.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size: only the checksum can tell
+    postings.write_bytes(bytes(data))
+    files, problems = Library.load(built.index_dir, embedder=built.embedder).verify()
+    assert len(problems) == 1 and str(postings) in problems[0] and "damaged (CRC-32" in problems[0]
+
+
+def test_a_cut_short_file_is_refused_at_open_naming_it(built):
+    from articleqa.index.segment import TOKENS
+
+    tokens = _segment_file(built.index_dir, TOKENS)
+    tokens.write_bytes(tokens.read_bytes()[:-10])
+    with pytest.raises(IndexCorrupt, match=rf"{TOKENS} is \d+ bytes, segment.json says \d+.*articleqa build --rebuild"):
+        Index.load(built.index_dir)
+
+
+def test_a_row_file_that_ends_early_names_itself_and_the_fix(built, tmp_path):
+    from articleqa.index.segment import TOKENS
+    from articleqa.index.storage import RowFile
+
+    copy = tmp_path / "segments" / "s" / TOKENS
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(_segment_file(built.index_dir, TOKENS).read_bytes()[:-10])
+    rows = RowFile(copy)
+    with pytest.raises(IndexCorrupt, match=rf"{TOKENS} ends early .*articleqa info --verify.*--rebuild"):
+        np.asarray(rows)
+
+
+def test_a_manifest_that_is_not_utf8_is_damaged_not_a_crash(built):
+    (built.index_dir / "manifest.json").write_bytes(b'{"format": 4, "name": "\xff\xfe"}')
+    with pytest.raises(IndexCorrupt, match="manifest.json is damaged \\(not UTF-8 text"):
+        Index.load(built.index_dir)
+
+
+def test_info_verify_says_whether_every_file_is_whole(built, capsys):
+    from articleqa.cli import main
+
+    assert main(["info", "--verify", "--index-dir", str(built.index_dir)]) == 0
+    assert "every one whole" in capsys.readouterr().out
+    heads = _segment_file(built.index_dir, "headings.json")
+    heads.write_bytes(heads.read_bytes().replace(b"[", b"{", 1))
+    assert main(["info", "--verify", "--index-dir", str(built.index_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "damaged: " in err and "headings.json" in err and "articleqa build --rebuild" in err

@@ -39,6 +39,8 @@ def make_corpus(root):
         "no-text.html": b"<html><body>" + b"<div></div>" * 50 + b"</body></html>",
         "numbers.txt": b"1 2 3 4 5 6 7 8 9 10\n11 12 13\n",
         "picture.jpg": b"\xff\xd8\xff\xe0" + os.urandom(100),
+        # front matter nested 200,000 brackets deep: Python's recursion limit, inside YAML
+        "deep-front-matter.md": b"---\ntitle: " + b"[" * 200_000 + b"\n---\n\n" + GOOD.encode(),
     }
     for name, data in files.items():
         (root / name).write_bytes(data)
@@ -70,6 +72,7 @@ def test_every_bad_input_is_named_with_its_reason_and_every_good_one_indexed(tmp
     assert skipped["fifo.txt"] == "not a regular file (FIFO)"
     assert skipped["loop.md"] == "link loop" and skipped["dangling.md"].startswith("broken link")
     assert skipped["picture.jpg"].startswith("unsupported file type")
+    assert skipped["deep-front-matter.md"] == "front matter nested too deeply to read"
     texts = " ".join(a.text for a in lib.articles())
     assert "カワウソ" in texts and "Crème brûlée" in {a.title for a in lib.articles()}
 

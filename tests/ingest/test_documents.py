@@ -211,3 +211,28 @@ def test_the_document_size_limit_is_settable_and_named(tmp_path, fake_settings, 
     reasons = {Path(s.path).name: s.reason for s in lib.skipped}
     assert reasons["paper.pdf"].startswith("too large (5.8 KiB; the limit is 2.0 KiB (Settings.max_file_mb")
     assert [a.id for a in lib.articles()] == ["note"]
+
+
+def _bomb(name: str, part: str, size: int) -> bytes:
+    """`name` from the fixtures with `part` swapped for `size` bytes of markup that packs to little."""
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(DOCS / name) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == part:
+                data = data[:200] + b" " * size
+            dst.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED if info.filename == part else None)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "part"), [("protocol.docx", "word/document.xml"), ("handbook.epub", "EPUB/chapter1.xhtml")]
+)
+def test_a_document_that_would_expand_past_the_limit_is_refused_before_it_is_read(name, part):
+    raw = _bomb(name, part, 64 * 2**20)
+    assert len(raw) < 2**20  # 64 MiB of markup packs into well under a megabyte
+    with pytest.raises(SkipFile, match=rf"refused: .*part {re.escape(part)} would expand to 64 MiB"):
+        parse(raw, name=name, article_id="bomb", source=name)

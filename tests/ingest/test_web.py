@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import gzip
 import threading
+import zlib
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -41,6 +44,14 @@ class Site(BaseHTTPRequestHandler):
             self.send(302, "text/plain", b"", location=f"/loop{len(path)}")
         elif path == "/big":
             self.send(200, "text/html", b"<p>" + b"x" * (3 * 1024 * 1024) + b"</p>")
+        elif path == "/huge-page":  # over the 10 MiB a text file may be, under a link's 50 MiB
+            self.send(200, "text/html", b"<p>" + b"word " * (11 * 1024 * 1024 // 5) + b"</p>")
+        elif path == "/gzipped":
+            self.send(200, "text/html", gzip.compress(PAGE.format(extra=Site.extra).encode()), encoding="gzip")
+        elif path == "/gzip-gzip":  # 1 GiB of zeros behind two layers of gzip: a few kilobytes
+            self.send(200, "text/html", Site.double_bomb(), encoding="gzip, gzip")
+        elif path == "/gzip-bomb":  # 64 MiB inflated, over a link's 50 MiB
+            self.send(200, "text/html", gzip.compress(b"<p>" + b" " * (64 * 2**20)), encoding="gzip")
         elif path == "/slow":
             Site.release.wait(120)
             self.send(200, "text/html", b"<p>late</p>")
@@ -49,9 +60,19 @@ class Site(BaseHTTPRequestHandler):
         else:
             self.send(404, "text/plain", b"nothing here")
 
-    def send(self, status, kind, body, location=None):
+    @staticmethod
+    @functools.cache
+    def double_bomb() -> bytes:
+        inner = zlib.compressobj(9, zlib.DEFLATED, 31)
+        block = bytes(2**20)
+        once = b"".join(inner.compress(block) for _ in range(1024)) + inner.flush()
+        return gzip.compress(once)
+
+    def send(self, status, kind, body, location=None, encoding=None):
         self.send_response(status)
         self.send_header("Content-Type", kind)
+        if encoding:
+            self.send_header("Content-Encoding", encoding)
         self.send_header("Content-Length", str(len(body)))
         if location:
             self.send_header("Location", location)
@@ -99,9 +120,28 @@ def test_loopback_and_private_addresses_are_refused_unless_allowed(site):
     for url in ("http://10.1.2.3/", "http://192.168.0.1/x", "http://169.254.169.254/latest/meta-data", "http://[::1]/"):
         with pytest.raises(UnusableFile, match="private or local address"):
             check_address(url)
+    for url in (
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",  # NAT64 of 169.254.169.254
+        "http://[64:ff9b:1::a00:1]/",  # local-use NAT64 of 10.0.0.1
+        "http://[2002:a9fe:a9fe::1]/",  # 6to4 of 169.254.169.254
+        "http://[::169.254.169.254]/",  # IPv4-compatible
+        "http://[::7f00:1]/",  # IPv4-compatible 127.0.0.1
+    ):  # Python calls these global: the IPv4 address inside is what counts
+        with pytest.raises(UnusableFile, match=r"private or local address \(.*, which carries"):
+            check_address(url)
+    for url in ("http://[::ffff:169.254.169.254]/", "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/"):
+        with pytest.raises(UnusableFile, match="private or local address"):  # IPv4-mapped, Teredo
+            check_address(url)
+    # public IPv4 behind the same forms is allowed (the literal addresses resolve to themselves)
+    assert check_address("http://[2002:808:808::1]/") == "2002:808:808::1"
+    assert check_address("http://[64:ff9b::808:808]/") == "64:ff9b::808:808"
     for url in ("file:///etc/passwd", "ftp://example.org/a.txt", "javascript:alert(1)"):
         with pytest.raises(UnusableFile, match="only http and https"):
             check_address(url)
+
+
+def test_a_gzipped_page_is_read(site):
+    assert read_url(f"{site}/gzipped", allow_private=True).title == "Hedgehog hibernation"
 
 
 def test_redirects_are_followed_a_few_times_and_each_is_checked(site):
@@ -114,6 +154,9 @@ def test_redirects_are_followed_a_few_times_and_each_is_checked(site):
     ("path", "limits", "reason"),
     [
         ("/big", {"max_bytes": 1024 * 1024}, "too large"),
+        ("/huge-page", {}, r"too large for a page of text \(11\.0 MiB; the limit is 10 MiB\)"),
+        ("/gzip-gzip", {}, r"refused: the server encoded the page as 'gzip, gzip'"),
+        ("/gzip-bomb", {}, r"too large \(more than 50 MiB\)"),
         ("/slow", {"timeout": 1.0}, "no answer within 1 s"),
         ("/nothing", {}, "the server answered 404 Not Found"),
         ("/photo", {}, "image/png, not an article"),

@@ -74,6 +74,20 @@ def test_open_reader_shows_the_article_at_its_passage_and_offers_a_copy_of_its_f
     assert copy.read_bytes() == built.original(article.id).read_bytes()
 
 
+def test_opening_an_article_many_times_keeps_one_copy_of_its_file_removed_with_it(
+    handlers, built, tmp_path, monkeypatch
+):
+    (tmp_path / "gradio").mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    article = built.articles()[0]
+    copies = {handlers.open_reader(f"aqa-read:{article.id}:0:20:-1:-1")[2]["value"] for _ in range(30)}
+    assert len(copies) == 1
+    files = [p for p in (tmp_path / "gradio").rglob("*") if p.is_file()]
+    assert [p.name for p in files] == [Path(built.original(article.id)).name]
+    handlers.remove(article.id)
+    assert not [p for p in (tmp_path / "gradio").rglob("*") if p.is_file()]
+
+
 def test_an_upload_adds_good_files_and_says_why_others_are_refused(handlers, built, tmp_path):
     good, bad = tmp_path / "otters.md", tmp_path / "slides.pptx"
     good.write_text("# Otters\n\nSea otters hold hands while they sleep so they do not drift apart.\n")

@@ -9,8 +9,10 @@ what it committed, and resumes without re-embedding it.
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
+import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as replace_settings
@@ -20,7 +22,7 @@ import numpy as np
 
 from articleqa.embed.base import GroupEmbedder
 from articleqa.embed.codecs import Codec, Int8Codec, PQCodec, TokenTable, default_codec
-from articleqa.errors import IndexMissing
+from articleqa.errors import DiskFull, IndexMissing
 from articleqa.index import storage, writer
 from articleqa.index.opening import open_index
 from articleqa.index.segment import CHUNK_ROW, SegmentData, passage_row
@@ -172,6 +174,11 @@ def with_prefix(prefix: str) -> Scope:
     return lambda source: source.startswith(prefix)
 
 
+# Bytes an index takes on disk per character of article text (token vectors, one int8 row per
+# word piece, are most of it): enough to say roughly how much room a change needs.
+BYTES_PER_CHAR = 100
+
+
 def apply(
     index: Index,
     plan_change: Callable[[Index], Plan],
@@ -189,6 +196,29 @@ def apply(
     the index written (created if needed). `embedder` gives the model, loaded only if needed.
     `replace`: start from `index` (a new, empty one) instead of what the folder holds; the old
     segments go when the first new one is committed (a rebuild)."""
+    planned = [0]  # characters of text the change writes, for the message if the disk is full
+    try:
+        return _apply(
+            index, plan_change, embedder, storage_settings, progress, replace, batch_size, max_passages, planned
+        )
+    except OSError as exc:
+        # numpy reports a short write as "OSError: N requested and M written", without an errno
+        if exc.errno != errno.ENOSPC and not re.search(r"requested and \d+ written", str(exc)):
+            raise
+        raise DiskFull(no_room(index.folder, planned[0])) from exc
+
+
+def no_room(folder, chars: int) -> str:
+    """What to say when the disk holding `folder` is full: how much the change needs, how much is free."""
+    free = shutil.disk_usage(folder).free if folder is not None and Path(folder).exists() else 0
+    needed = max(1, round(chars * BYTES_PER_CHAR / 1e6))
+    return (
+        f"no space left on the device holding {folder} ({free / 1e6:.0f} MB free): this change needs about "
+        f"{needed} MB; free some space and try again (the library is as it was before the change)"
+    )
+
+
+def _apply(index, plan_change, embedder, storage_settings, progress, replace, batch_size, max_passages, planned):
     folder = index.folder
     old_vectors = None
     with storage.write_lock(folder, timeout=storage_settings.lock_timeout):
@@ -216,6 +246,7 @@ def apply(
         codec = latest.codec
         # Articles are cut into passages group by group, so a large build holds one group at a time.
         total_chars = sum(len(a.text) for a in fresh) or 1
+        planned[0] = total_chars
         chars_done, embedded, sentences = 0, 0, 0
         skipped: list[tuple[str, str, str]] = list(work.change.skipped)
         if progress is not None and fresh:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -143,6 +144,8 @@ def write(folder: Path, data: SegmentData, engine: VectorEngine, *, fsync: bool 
         "keys": [int(chunks["key"][0]), int(chunks["key"][-1])] if n else [0, -1],
         "dense": dense,
         "tokens": data.tokens.codec.entry(),
+        # Every file's size (checked at each open) and checksum (checked by `articleqa info --verify`).
+        "files": {p.name: file_check(p) for p in sorted(folder.iterdir()) if p.is_file()},
     }
     # segment.json goes last: a folder without it is an unfinished write, never read.
     (folder / META).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
@@ -151,6 +154,15 @@ def write(folder: Path, data: SegmentData, engine: VectorEngine, *, fsync: bool 
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
     return meta
+
+
+def file_check(path: Path) -> dict:
+    """A file's size and CRC-32, as segment.json records them."""
+    crc, size = 0, 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            crc, size = zlib.crc32(block, crc), size + len(block)
+    return {"bytes": size, "crc32": f"{crc:08x}"}
 
 
 def article_from_row(row: dict) -> Article:
@@ -193,6 +205,7 @@ class Segment:
         self.folder = Path(folder)
         self.name = self.folder.name
         self.meta = json.loads((self.folder / META).read_text(encoding="utf-8"))
+        self._check_sizes()
         self.dim = dim
         n = self.meta["passages"]
         self.passage_rows = np.load(self.folder / CHUNKS, mmap_mode="r", allow_pickle=False)
@@ -229,6 +242,16 @@ class Segment:
         if self._article_rows is None:  # once per segment: snapshots share their segments
             self._article_rows = {a: i for i, a in enumerate(self.article_ids)}
         return self._article_rows.get(article_id)
+
+    def _check_sizes(self) -> None:
+        """Refuse a segment whose files are not the size segment.json says: cut short or grown."""
+        for name, check in (self.meta.get("files") or {}).items():
+            try:
+                size = (self.folder / name).stat().st_size
+            except FileNotFoundError:  # as any read would: a merge may have removed the segment
+                raise FileNotFoundError(f"segment {self.name}: {name} is missing") from None
+            if size != check["bytes"]:
+                raise ValueError(f"segment {self.name}: {name} is {size} bytes, segment.json says {check['bytes']}")
 
     def _check(self, n: int) -> None:
         m = self.meta["articles"]

@@ -7,6 +7,7 @@ vectors, sentences, token vectors and BM25 postings.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -122,6 +123,8 @@ class Index:
                     f"{folder} is missing files its manifest names: {rebuild_command()}"
                 ) from None
             except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+                if storage.read_manifest(folder) != manifest:
+                    continue  # a merge published meanwhile and removed the segment we were reading
                 raise IndexCorrupt(f"{folder} is damaged ({exc}): {rebuild_command()}") from exc
         raise IndexCorrupt(f"{folder} kept changing while it was being opened: try again")
 
@@ -357,6 +360,10 @@ class Index:
             return None
         return self.codecs.get(entry.get("codebook") or "int8") or _codec(self.folder, entry, self.dim, self.codecs)
 
+    def verify(self) -> tuple[int, list[str]]:
+        """Every file of the published index read and checked (`verify_folder`)."""
+        return verify_folder(self.folder)
+
     def describe(self) -> dict:
         """Segments, engines and sizes, for `articleqa info`."""
         engines_used: dict[str, dict[str, int]] = {}
@@ -418,7 +425,13 @@ class ArticleMap(Mapping):
 def check_manifest(manifest: dict, folder: Path, *, model: str | None, chunker: ChunkerSettings | None) -> None:
     """Refuse an index built another way, naming the fix."""
     fix = rebuild_command(folder)
-    if manifest.get("format") != INDEX_FORMAT:
+    written = manifest.get("format")
+    if isinstance(written, int) and written > INDEX_FORMAT:  # rebuilding would throw a newer index away
+        raise IndexMismatch(
+            f"{folder} was written by a newer articleqa (index format {written}; this version reads "
+            f"{INDEX_FORMAT}): upgrade articleqa to open it (pip install --upgrade articleqa); do not rebuild it"
+        )
+    if written != INDEX_FORMAT:
         raise IndexMismatch(
             f"{folder} uses index format {manifest.get('format')}, this version reads {INDEX_FORMAT}: {fix}"
         )
@@ -457,3 +470,36 @@ class LexicalScores:
         for s, pos, rows in self._index.locate(keys).groups():
             out[pos] = self._matches.of(s, rows)
         return out
+
+
+def verify_folder(folder: Path) -> tuple[int, list[str]]:
+    """Read every file of every segment of the index in `folder` and check it against its
+    checksum (segment.json's; the manifest's for segment.json itself), without opening the index,
+    so that an index too damaged to open is still told file by file: (files read, problems)."""
+    from articleqa.index.segment import META, file_check
+
+    manifest = storage.read_manifest(folder)
+    if manifest is None:
+        return 0, [f"{folder}: no {MANIFEST}"]
+    files, problems = 1, []
+    for entry in manifest.get("segments", []):
+        seg = storage.segment_dir(folder, entry["name"])
+        try:
+            meta = json.loads((seg / META).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            problems.append(f"{seg / META}: unreadable ({exc})")
+            continue
+        files += 1
+        if entry.get("check") is not None and file_check(seg / META) != entry["check"]:
+            problems.append(f"{seg / META}: damaged (its checksum is not the one the manifest holds)")
+        for name, check in (meta.get("files") or {}).items():
+            files += 1
+            try:
+                found = file_check(seg / name)
+            except OSError as exc:
+                problems.append(f"{seg / name}: unreadable ({exc})")
+                continue
+            if found != check:
+                problems.append(f"{seg / name}: damaged (CRC-32 {found['crc32']}, {found['bytes']} bytes; "
+                                f"written as {check['crc32']}, {check['bytes']} bytes)")  # fmt: skip
+    return files, problems

@@ -61,6 +61,7 @@ class RowFile:
             read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
             shape, fortran, dtype = read_header(fh)
             self._offset = fh.tell()
+        self.path = Path(path)
         if fortran or not shape:
             raise ValueError(f"{path}: not a C-ordered array of rows")
         self.shape, self.dtype = tuple(shape), np.dtype(dtype)
@@ -84,7 +85,11 @@ class RowFile:
         size = (stop - start) * self._row_bytes
         data = os.pread(self._fd, size, self._offset + start * self._row_bytes) if size else b""
         if len(data) != size:
-            raise ValueError(f"a row file ends early ({len(data)} of {size} bytes)")
+            index = self.path.parents[2] if len(self.path.parents) > 2 else self.path.parent
+            raise IndexCorrupt(
+                f"{self.path} ends early ({len(data)} of {size} bytes read): the index is damaged; "
+                f"check it with `articleqa info --verify`, then {rebuild_command(index)}"
+            )
         return np.frombuffer(data, self.dtype).reshape((stop - start, *self.shape[1:]))
 
     def __getitem__(self, key) -> np.ndarray:
@@ -115,6 +120,9 @@ def read_manifest(folder: Path) -> dict | None:
         return None
     except OSError as exc:
         raise IndexCorrupt(f"{path} is unreadable ({exc}): check its permissions") from exc
+    except UnicodeDecodeError as exc:
+        where = f"{exc.reason} at byte {exc.start}"
+        raise IndexCorrupt(f"{path} is damaged (not UTF-8 text: {where}): {rebuild_command()}") from exc
     try:
         manifest = json.loads(text)
     except ValueError as exc:

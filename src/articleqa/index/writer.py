@@ -7,6 +7,7 @@ names any more is removed.
 
 from __future__ import annotations
 
+import logging
 import math
 import shutil
 import time
@@ -23,6 +24,8 @@ from articleqa.index.vectors import local
 from articleqa.index.vectors.base import Store, check_store, collection_for_new_library
 from articleqa.runtime.stopping import checkpoint
 from articleqa.settings import INDEX_FORMAT, StorageSettings
+
+log = logging.getLogger(__name__)
 
 
 def commit(
@@ -149,6 +152,7 @@ def _write_segment(
         raise
     final = storage.finish_segment(tmp, name)
     entry = {
+        "check": segment.file_check(final / segment.META),  # segment.json holds the other files' checks
         "name": name,
         "passages": meta["passages"],
         "articles": meta["articles"],
@@ -167,6 +171,14 @@ def _merge(index, entries, segments, deleted, generation, settings, codecs, libr
         checkpoint()  # between merges: a stopping server drops the change, never half of one
         group = merge_group(segments, deleted, settings)
         if not group:
+            return entries, segments, deleted, library_codec
+        need = 2 * sum(segments[i].size_bytes() for i in group)  # the merged copy, and room to spare
+        free = shutil.disk_usage(index.folder).free
+        if free < need:  # the library stays whole, only unmerged: a later write merges it
+            log.warning(
+                "not merging %d segments of %s: the merge needs about %.0f MB and the device has %.0f MB free",
+                len(group), index.folder, need / 1e6, free / 1e6,
+            )  # fmt: skip
             return entries, segments, deleted, library_codec
         group = sorted(group, key=lambda i: int(segments[i].keys[0]) if len(segments[i]) else 0)
         parts = [(segments[i], ~np.isin(segments[i].keys, deleted)) for i in group]

@@ -39,6 +39,8 @@ class Document:
 def read_document(raw: bytes, kind: str) -> Document:
     """Bytes of a PDF, DOCX or EPUB file -> Document; UnusableFile says why one cannot be read."""
     reader = {PDF: read_pdf, DOCX: read_docx, EPUB: read_epub}[kind]
+    if kind in (DOCX, EPUB):
+        check_zip(raw, kind)
     try:
         return reader(raw)
     except UnusableFile:
@@ -46,6 +48,39 @@ def read_document(raw: bytes, kind: str) -> Document:
     except Exception as exc:  # a damaged file makes parsers fail in many ways: the reason is what counts
         detail = re.sub(r"^Failed to load document \(PDFium: (.*)\)\.?$", r"\1", str(exc))[:160]
         raise UnusableFile(f"damaged {kind} ({detail or type(exc).__name__})") from exc
+
+
+# What a DOCX or EPUB may expand to: its markup parts one by one (a parsed tree takes several
+# times its text in memory), and all its parts together.
+ZIP_PART_BYTES = 32 * 2**20
+ZIP_TOTAL_BYTES = 200 * 2**20
+
+
+def check_zip(raw: bytes, kind: str) -> None:
+    """Refuse a zip-based document whose parts would expand past the limits, by the sizes its
+    directory declares (Python's zip reader never inflates a part beyond its declared size), before
+    anything is inflated: a 3.6 MB DOCX can hold a 1 GiB document.xml."""
+    import io
+    import zipfile
+
+    try:
+        parts = zipfile.ZipFile(io.BytesIO(raw)).infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise UnusableFile(f"damaged {kind} (not a readable zip archive: {exc})") from exc
+    total = 0
+    for part in parts:
+        total += part.file_size
+        markup = part.filename.lower().endswith((".xml", ".rels", ".xhtml", ".html", ".htm", ".opf", ".ncx"))
+        if markup and part.file_size > ZIP_PART_BYTES:
+            raise UnusableFile(
+                f"refused: {kind} part {part.filename} would expand to {part.file_size / 2**20:.0f} MiB "
+                f"({part.compress_size / 2**20:.1f} MiB packed; the limit is {ZIP_PART_BYTES // 2**20} MiB)"
+            )
+    if total > ZIP_TOTAL_BYTES:
+        raise UnusableFile(
+            f"refused: {kind} would expand to {total / 2**20:.0f} MiB ({len(raw) / 2**20:.1f} MiB packed; "
+            f"the limit is {ZIP_TOTAL_BYTES // 2**20} MiB)"
+        )
 
 
 # -- PDF -------------------------------------------------------------------------------------

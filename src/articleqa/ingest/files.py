@@ -14,7 +14,7 @@ from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
-from articleqa.errors import NoArticles, UnusableFile
+from articleqa.errors import ArticleQAError, NoArticles, UnusableFile
 from articleqa.ingest import documents
 from articleqa.schema import Article, valid_text
 from articleqa.settings import Limits, Settings
@@ -81,8 +81,15 @@ def read_paths(paths: list[str | Path] | tuple[str | Path, ...], *, max_document
             try:
                 out.articles.append(read_file(path, article_id=article_id, max_document_bytes=max_document_bytes))
                 seen.add(article_id)
-            except SkipFile as exc:
+            except UnusableFile as exc:
                 out.skipped.append(Skipped(valid_text(str(path)), str(exc)))
+            except RecursionError:
+                out.skipped.append(Skipped(valid_text(str(path)), "nested too deeply to read"))
+            except (ArticleQAError, KeyboardInterrupt, SystemExit, MemoryError):
+                raise  # a stop, or a problem of the library rather than of this file
+            except Exception as exc:  # noqa: BLE001 - one unreadable file must not end the build
+                log.debug("reading %s failed", path, exc_info=True)
+                out.skipped.append(Skipped(valid_text(str(path)), f"could not be read ({type(exc).__name__}: {exc})"))
     for s in out.skipped:
         log.warning("skipped %s: %s", s.path, s.reason)
     return out
@@ -333,6 +340,8 @@ def _split_front_matter(text: str, source: str = "") -> tuple[str, dict]:
 
     try:
         meta = yaml.safe_load(match.group(1))
+    except RecursionError:
+        raise SkipFile("front matter nested too deeply to read") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""

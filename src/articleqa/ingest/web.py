@@ -64,6 +64,12 @@ def read_url(url: str, *, allow_private: bool = False, max_bytes: int = MAX_BYTE
         if path_suffix is None:
             raise UnusableFile(f"{url}: the server sent {page.content_type or 'no content type'}, not an article")
         suffix = "." + path_suffix.group(1).lower()
+    text_limit = Limits().text_bytes
+    if suffix not in (".pdf", ".docx", ".epub") and len(page.data) > text_limit:  # as for a text file
+        raise UnusableFile(
+            f"{url}: too large for a page of text ({len(page.data) / 2**20:.1f} MiB; "
+            f"the limit is {text_limit // 2**20} MiB)"
+        )
     try:
         article = parse(page.data, name="page" + suffix, article_id=url_id(url), source=url)
     except SkipFile as exc:
@@ -83,7 +89,11 @@ def fetch(url: str, *, allow_private: bool = False, max_bytes: int = MAX_BYTES, 
     import httpx
 
     deadline = time.monotonic() + timeout
-    headers = {"User-Agent": f"articleqa/{__version__}", "Accept": "text/html,application/pdf;q=0.9,*/*;q=0.5"}
+    headers = {
+        "User-Agent": f"articleqa/{__version__}",
+        "Accept": "text/html,application/pdf;q=0.9,*/*;q=0.5",
+        "Accept-Encoding": "gzip, deflate",
+    }
     with httpx.Client(timeout=httpx.Timeout(min(timeout, 10.0)), follow_redirects=False, headers=headers) as client:
         current = url
         for _ in range(MAX_REDIRECTS + 1):
@@ -116,16 +126,53 @@ def _read(response, url: str, max_bytes: int, deadline: float, timeout: float) -
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise UnusableFile(f"{url}: too large ({int(declared) / 2**20:.1f} MiB; the limit is {max_bytes // 2**20} MiB)")
+    inflate = _inflater(url, response.headers.get("content-encoding", ""))
     chunks, size = [], 0
-    for chunk in response.iter_bytes():
+    for raw in response.iter_raw():  # decoded here, never more than the limit at a time
         checkpoint()
-        size += len(chunk)
-        if size > max_bytes:
-            raise UnusableFile(f"{url}: too large (more than {max_bytes // 2**20} MiB)")
+        for chunk in inflate(raw, max_bytes - size + 1):
+            size += len(chunk)
+            if size > max_bytes:
+                raise UnusableFile(f"{url}: too large (more than {max_bytes // 2**20} MiB)")
+            chunks.append(chunk)
         if time.monotonic() > deadline:
             raise UnusableFile(f"{url}: not fully sent within {timeout:.0f} s")
-        chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _inflater(url: str, encoding: str):
+    """How to decode the body: as sent, or gzip/deflate inflated a bounded piece at a time (1 KB of
+    gzip can inflate to a gigabyte). Encodings applied twice or more ("gzip, gzip") and others are
+    refused: only a bomb needs them."""
+    codings = [c.strip().lower() for c in encoding.split(",") if c.strip() and c.strip().lower() != "identity"]
+    if not codings:
+        return lambda raw, room: [raw] if raw else []
+    if len(codings) > 1 or codings[0] not in ("gzip", "x-gzip", "deflate"):
+        raise UnusableFile(f"{url}: refused: the server encoded the page as {encoding.strip()!r}")
+    import zlib
+
+    state = {"inflater": zlib.decompressobj(47 if codings[0] != "deflate" else zlib.MAX_WBITS)}
+
+    def inflate(raw: bytes, room: int):
+        inflater = state["inflater"]
+        data = raw
+        while data:
+            try:
+                piece = inflater.decompress(data, max(1, room))
+            except zlib.error:
+                if codings[0] == "deflate" and not state.get("tried_raw"):  # servers send raw deflate too
+                    state.update(inflater=zlib.decompressobj(-zlib.MAX_WBITS), tried_raw=True)
+                    inflater = state["inflater"]
+                    continue
+                raise UnusableFile(f"{url}: the {codings[0]} data is damaged") from None
+            if piece:
+                yield piece
+                room -= len(piece)
+            data = inflater.unconsumed_tail
+            if room <= 0:
+                return
+
+    return inflate
 
 
 def _pinned(url: str, address: str | None) -> tuple[str, dict]:
@@ -163,6 +210,27 @@ def check_address(url: str, *, allow_private: bool = False) -> str | None:
         raise UnusableFile(f"{url}: cannot find the host {host} ({exc})") from exc
     for address in sorted(addresses):
         ip = ipaddress.ip_address(address.split("%")[0])
-        if not ip.is_global or ip.is_multicast:
-            raise UnusableFile(f"{url}: {host} is a private or local address ({ip}); {PRIVATE_HINT}")
+        for inner in (ip, *embedded_ipv4(ip)):
+            if not inner.is_global or inner.is_multicast:
+                shown = f"{ip}, which carries {inner}" if inner is not ip else str(ip)
+                raise UnusableFile(f"{url}: {host} is a private or local address ({shown}); {PRIVATE_HINT}")
     return sorted(addresses)[0].split("%")[0]
+
+
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def embedded_ipv4(ip) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to: IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible
+    (::a.b.c.d), 6to4 (2002::/16), Teredo (server and client) and NAT64 (64:ff9b::/96 and the
+    local-use 64:ff9b:1::/48). `64:ff9b::a9fe:a9fe` reaches 169.254.169.254, the cloud's
+    metadata address, though Python calls it global."""
+    if ip.version != 6:
+        return []
+    found = [a for a in (ip.ipv4_mapped, ip.sixtofour) if a is not None]
+    if ip.teredo is not None:
+        found += list(ip.teredo)
+    low = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if int(ip) >> 32 == 0 and int(ip) > 1 or any(ip in net for net in _NAT64):
+        found.append(low)
+    return found

@@ -74,6 +74,7 @@ class Handlers:
     def __init__(self, lib: Library) -> None:
         self.lib = lib
         self.life = Lifecycle()
+        self._downloads: Path | None = None  # one copy of each original file served, made on first use
 
     def library_view(self):
         """The library tab's table, the choices of articles to remove, and the sidebar's summary."""
@@ -158,11 +159,30 @@ class Handlers:
         path = self.lib.original(article.id)
         download = gr.update(visible=False, value=None)
         if path is not None:
-            folder = tempfile.mkdtemp(prefix="original-", dir=os.environ.get("GRADIO_TEMP_DIR") or None)
-            copy = Path(folder) / path.name
-            shutil.copyfile(path, copy)  # served from Gradio's temp folder, never from where it lies
+            copy = self._served_copy(article, path)
             download = gr.update(visible=True, value=str(copy), label=f"Download the original file ({path.name})")
         return html, gr.Tabs(selected="reader"), download
+
+    def _served_copy(self, article, path: Path) -> Path:
+        """The copy of an article's original file that the page serves: one per article and
+        version however often it is opened (served from Gradio's temp folder, never from where
+        the file lies), removed with the article."""
+        if self._downloads is None:
+            self._downloads = Path(tempfile.mkdtemp(prefix="originals-", dir=os.environ.get("GRADIO_TEMP_DIR") or None))
+        folder = self._downloads / f"{_safe_name(article.id)}-{article.content_hash}"
+        copy = folder / path.name
+        if not copy.is_file():
+            self._forget_copies(article.id)  # an older version's
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = folder / f".{path.name}.part"
+            shutil.copyfile(path, partial)
+            partial.replace(copy)
+        return copy
+
+    def _forget_copies(self, article_id: str) -> None:
+        if self._downloads is not None:
+            for old in self._downloads.glob(f"{_safe_name(article_id)}-*"):
+                shutil.rmtree(old, ignore_errors=True)
 
     # -- changes to the library: one at a time, each cancellable ----------------------------------
 
@@ -274,6 +294,7 @@ class Handlers:
                 removed = self.lib.article(article_id)
                 with self.life.writing:
                     self.lib.remove(article_id)
+                self._forget_copies(article_id)
                 note = f"✓ removed “{removed.title}”"
             except ArticleQAError as exc:
                 note, removed = f"✗ {exc}", None
@@ -372,3 +393,12 @@ def _whole(k) -> int:
 
 def _notes_html(notes: list[str]) -> str:
     return "".join(f'<p class="aqa-note">{render.text_html(n)}</p>' for n in notes)
+
+
+def _safe_name(article_id: str) -> str:
+    """An article id as one file name ("notes/bees" -> "notes_bees"), its hash keeping it unique."""
+    import hashlib
+    import re
+
+    digest = hashlib.sha256(article_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return re.sub(r"[^\w.-]+", "_", article_id)[:80] + "-" + digest
