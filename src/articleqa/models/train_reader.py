@@ -440,10 +440,25 @@ def export(work: Path, out: Path, check: bool = True) -> None:
         "training_hours": round(saved["state"]["seconds"] / 3600, 2),
         "data": json.loads((work / "data.json").read_text()),
     }
-    (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    checked = {}
     if check:
         checked = {"float32": evaluate(work, float_path), "int8": evaluate(work, out / "model.onnx")}
         print(json.dumps(checked, indent=1))
+        meta["checked"] = checked
+    (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    log = (work / "train.log").read_text(encoding="utf-8") if (work / "train.log").exists() else ""
+    (out / "TRAINING.md").write_text(
+        "# How this reader was trained\n\n"
+        "By `python -m articleqa.models.train_reader` (prepare, train, export), on the data that\n"
+        "`src/articleqa/models/data/SOURCES.md` describes (SQuAD v1.1 and v2.0 training splits, CC BY-SA\n"
+        "4.0); design and results in docs/reader.md.\n\n"
+        f"- data: {meta['data']['questions']} questions, sha256 {meta['data']['sha256']}\n"
+        f"- steps: {meta['steps']} of 32 windows; {meta['training_hours']} h on the CPU that ran it\n"
+        f"- model.onnx: {(out / 'model.onnx').stat().st_size / 1e6:.1f} MB (int8 weights)\n"
+        + (f"- checked on held-back training articles: {json.dumps(checked)}\n" if checked else "")
+        + "\n## The training log\n\n```\n" + log + "```\n",
+        encoding="utf-8",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
