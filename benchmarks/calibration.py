@@ -24,13 +24,9 @@ DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 RHINE = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "squad-rhine"
 
 
-def _fold(text: str) -> str:
-    return " ".join(text.casefold().split())
-
-
 def collect(lib, path: Path, name: str, answerable: bool) -> list[dict]:
     """One row per question: the signals and whether the answer it would show is right."""
-    from articleqa.evaluate import load_questions
+    from articleqa.evaluate import _fold, load_questions
 
     rows = []
     for q in load_questions(path):

@@ -29,8 +29,11 @@ def _rows(path: Path) -> list[dict]:
 
 
 def _holds(text: str, answers) -> bool:
-    folded = " ".join(text.casefold().split())
-    return any(" ".join(a.casefold().split()) in folded for a in answers)
+    """Whether `text` holds any one of `answers`, folded as `articleqa eval` folds them."""
+    from articleqa.evaluate import _fold
+
+    folded = _fold(text)
+    return any(_fold(a) in folded for a in answers)
 
 
 def _source_id(hit) -> str:

@@ -327,19 +327,8 @@ def test_conversations_and_settings_survive_a_reload(chromium, site):
         page.locator("#aqa-past").wait_for(state="attached")
         reply = ask(page, "What is volcanic ash made of?")
         page.get_by_label("dense").check()
-        # Copy: the answer sentence and where it comes from (headless Chromium has no system
-        # clipboard to read back, so what the page hands to it is recorded).
-        page.evaluate("navigator.clipboard.writeText = (t) => { window.__copied = t; return Promise.resolve(); }")
-        # The button says "Copied" for 1.5 s only, too short to be sure to catch on a busy machine:
-        # what it says is recorded as it changes.
-        copy = reply.locator("button.aqa-copy")
-        copy.evaluate(
-            "b => { window.__labels = []; new MutationObserver(() => window.__labels.push(b.textContent))"
-            ".observe(b, {childList: true, characterData: true, subtree: true}); }"
-        )
-        copy.click()
-        page.wait_for_function("window.__labels.includes('Copied')", timeout=PAGE_WAIT_MS)
-        copied = page.evaluate("window.__copied")
+        # Copy: the answer sentence and where it comes from.
+        copied = _record_copy(page, reply)
         assert (
             "shards of rock and glass" in copied
             and "— “Living near volcanoes”, https://example.org/volcanoes" in copied
