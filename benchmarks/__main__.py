@@ -11,6 +11,7 @@
     fusion     how far re-weighting the fused signals can go (an experiment)
     calibration  the confidence curve and the abstention bar, fitted on the sets tuned on
     heldout    a held-out set (articles, questions, follow-ups, near misses, off-topic), scored once
+    hostile    bombs, slow links, runaway files: the time and memory each costs an add
 """
 
 from __future__ import annotations
@@ -64,12 +65,14 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("fusion", help="how far re-weighting the fused signals goes", add_help=False)
     sub.add_parser("calibration", help="the confidence curve and the abstention bar", add_help=False)
     sub.add_parser("heldout", help="a held-out set in the everyday layout", add_help=False)
+    sub.add_parser("hostile", help="what each hostile input costs an add", add_help=False)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("milvus", "shutdown", "fusion", "calibration", "heldout"):  # these parse their own options
+    own_options = ("milvus", "shutdown", "fusion", "calibration", "heldout", "hostile")
+    if argv and argv[0] in own_options:  # these parse their own options
         from importlib import import_module
 
         module = import_module(f"benchmarks.{'fusion_ceiling' if argv[0] == 'fusion' else argv[0]}")

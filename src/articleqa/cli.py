@@ -153,6 +153,7 @@ def _parse_build(sub, defaults: Settings) -> None:
         metavar="MB",
         help=f"leave out PDF, DOCX and EPUB files above MB (default {defaults.max_file_mb:g})",
     )
+    _parse_seconds(p, defaults)
     p.set_defaults(func=cmd_build)
 
 
@@ -167,7 +168,27 @@ def _parse_add(sub, defaults: Settings) -> None:
         metavar="MB",
         help=f"leave out documents and pages above MB (default {defaults.max_file_mb:g})",
     )
+    _parse_seconds(p, defaults)
     p.set_defaults(func=cmd_add)
+
+
+def _parse_seconds(p, defaults: Settings) -> None:
+    p.add_argument(
+        "--parse-seconds",
+        type=float,
+        metavar="S",
+        help=f"skip a file or page that takes longer than S to read (default {defaults.limits.parse_seconds:g})",
+    )
+
+
+def _with_read_limits(settings: Settings, args) -> Settings:
+    if args.max_file_mb is not None:
+        settings = replace(settings, max_file_mb=args.max_file_mb)
+    if args.parse_seconds is not None:
+        if not args.parse_seconds > 0:
+            raise ArticleQAError(f"--parse-seconds must be more than 0, not {args.parse_seconds:g}")
+        settings = replace(settings, limits=replace(settings.limits, parse_seconds=args.parse_seconds))
+    return settings
 
 
 def _parse_question(sub, name: str, func, helptext: str, defaults: Settings) -> None:
@@ -251,8 +272,7 @@ def cmd_build(args) -> int:
     settings = Settings(model=args.model) if args.model else Settings()
     if args.max_passages is not None:
         settings = replace(settings, max_passages_per_file=args.max_passages)
-    if args.max_file_mb is not None:
-        settings = replace(settings, max_file_mb=args.max_file_mb)
+    settings = _with_read_limits(settings, args)
     folder = Path(args.index_dir) if args.index_dir else library.user_index_dir()
     embedder = None
     if args.ray:
@@ -295,9 +315,7 @@ def cmd_add(args) -> int:
     folder = Path(args.index_dir) if args.index_dir else library.user_index_dir()
     if not args.index_dir:
         library.seed_user_index(folder)  # your library starts as the built-in one, as in the UI
-    settings = Settings(allow_private_urls=args.allow_private_urls)
-    if args.max_file_mb is not None:
-        settings = replace(settings, max_file_mb=args.max_file_mb)
+    settings = _with_read_limits(Settings(allow_private_urls=args.allow_private_urls), args)
     lib = library.Library.at(folder, settings)
     with progress_bar() as progress:
         change = lib.add(*args.sources, progress=progress)

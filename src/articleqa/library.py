@@ -26,6 +26,7 @@ from articleqa.index.build import Change
 from articleqa.index.opening import open_index
 from articleqa.index.snapshot import MANIFEST, Index
 from articleqa.index.vectors.base import Store, check_store
+from articleqa.ingest import isolated
 from articleqa.ingest.files import Ingested, Skipped, parse, read_paths, require_articles
 from articleqa.ingest.web import is_url, read_url
 from articleqa.query.answer import pipeline
@@ -82,6 +83,16 @@ def builtin_articles() -> list[Article]:
     return [_with_source(a, f"{BUILTIN_SOURCE}:{Path(a.source).name}") for a in ingested.articles]
 
 
+def _read_paths(paths: list, settings: Settings, progress: Progress | None) -> Ingested:
+    """Files and folders read as the settings say: in worker processes within their budgets."""
+    workers = isolated.workers_for(settings.limits)
+    return read_paths(paths, max_document_bytes=settings.max_document_bytes, workers=workers, report=_report(progress))
+
+
+def _report(progress: Progress | None):
+    return None if progress is None else (lambda what: progress(0.0, what))
+
+
 def user_index_dir() -> Path:
     """The default writable index (`articleqa build` without --index-dir, the UI's uploads)."""
     return data_home() / "index"
@@ -124,7 +135,7 @@ def open(  # noqa: A001 - the public name the brief asks for
     if paths is not None:
         # Read the files first: a folder with nothing usable fails before any model loads.
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-        ingested = read_paths(paths, max_document_bytes=settings.max_document_bytes)
+        ingested = _read_paths(paths, settings, progress)
         require_articles(ingested, paths)
     lib = Library.at(index_dir, settings, rebuild=rebuild, embedder=embedder)
     if ingested is not None:
@@ -341,7 +352,7 @@ class Library:
     def sync(self, paths: Sequence[str | Path], *, prune: bool = False, progress: Progress | None = None) -> Change:
         """Make the index mirror the files under `paths`; saves if anything changed. Articles from
         elsewhere (uploads, other folders) stay unless `prune` is given."""
-        ingested = read_paths(list(paths), max_document_bytes=self.settings.max_document_bytes)
+        ingested = _read_paths(list(paths), self.settings, progress)
         self.skipped = ingested.skipped
         articles = require_articles(ingested, paths)
         return self.sync_articles(articles, scope=build.in_paths(paths), prune=prune, progress=progress)
@@ -377,19 +388,12 @@ class Library:
         paths = [s for s in sources if not isinstance(s, Article) and not is_url(s)]
         self.skipped = []
         if paths:
-            ingested: Ingested = read_paths(paths, max_document_bytes=self.settings.max_document_bytes)
+            ingested: Ingested = _read_paths(paths, self.settings, progress)
             self.skipped = ingested.skipped
             articles.extend(ingested.articles)
         for link in links:
             try:
-                articles.append(
-                    read_url(
-                        link,
-                        allow_private=self.settings.allow_private_urls,
-                        max_bytes=min(self.settings.limits.link_bytes, self.settings.max_document_bytes),
-                        timeout=self.settings.limits.link_seconds,
-                    )
-                )
+                articles.append(self.read_link(link, progress=progress))
             except UnusableFile as exc:
                 log.warning("skipped %s", exc)
                 self.skipped.append(Skipped(link, str(exc).removeprefix(f"{link.strip()}: ")))
@@ -406,20 +410,44 @@ class Library:
     def add_bytes(self, data: bytes, *, filename: str, progress: Progress | None = None) -> Article:
         """Add an uploaded file's content. The name only tells the format and the id; it is
         never used as a path."""
+        return self.add_upload(self.read_upload(data, filename=filename, progress=progress), data, progress=progress)
+
+    def read_upload(self, data: bytes, *, filename: str, progress: Progress | None = None) -> Article:
+        """An uploaded file's content -> Article, read within the read budget (Settings.limits);
+        nothing is saved. UnusableFile says why it cannot be read. The server reads uploads
+        outside its one write lane, then adds them with `add_upload`."""
         stem = Path(filename.replace("\\", "/")).name
         base = _safe_id(Path(stem).stem)
         article_id, n = base, 2
         index = self.index
         while (key := index.article_key(article_id)) is not None and key[1] == "path":
             article_id, n = f"{base}-{n}", n + 1
-        article = parse(data, name=stem, article_id=article_id, source=f"upload:{stem}")
+        source = f"upload:{stem}"
+        workers = isolated.workers_for(self.settings.limits)
+        if workers is None:
+            return parse(data, name=stem, article_id=article_id, source=source)
+        return workers.parse(data, name=stem, article_id=article_id, source=source, report=_report(progress))
+
+    def add_upload(self, article: Article, data: bytes, *, progress: Progress | None = None) -> Article:
+        """Add an upload read by `read_upload`, keeping its original for download."""
         self.skipped = []
         change = self.add(article, progress=progress)
+        stem = article.source.removeprefix("upload:")
         for skipped_id, _, reason in change.skipped:
             if skipped_id == article.id:
                 raise UnusableFile(f"{stem}: {reason}")
         self._keep_original(article.id, data, Path(stem).suffix.lower())
         return self.article(article.id)
+
+    def read_link(self, url: str, *, progress: Progress | None = None) -> Article:
+        """Fetch a web link and read it (nothing is saved), within the fetch and read budgets;
+        UnusableFile says why not."""
+        max_bytes = min(self.settings.limits.link_bytes, self.settings.max_document_bytes)
+        allow = self.settings.allow_private_urls
+        workers = isolated.workers_for(self.settings.limits)
+        if workers is None:
+            return read_url(url, allow_private=allow, max_bytes=max_bytes, timeout=self.settings.limits.link_seconds)
+        return workers.read_url(url, allow_private=allow, max_bytes=max_bytes, report=_report(progress))
 
     def original(self, article_id: str) -> Path | None:
         """The file an article was read from, when it is still at hand: an uploaded file (kept

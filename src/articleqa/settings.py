@@ -119,8 +119,13 @@ class Limits:
 
     text_mb: float = 10.0  # a Markdown, text or HTML file
     link_mb: float = 50.0  # what a link sends, page or document
-    link_seconds: float = 20.0  # a whole fetch, however slowly the server sends
+    link_seconds: float = 20.0  # a whole fetch, redirects included, however slowly the server sends
     redirects: int = 5
+    # Reading one file or fetched page (ingest/isolated.py): in a worker process, stopped past
+    # these; a file in the way of others ends as skipped with the reason.
+    isolate: bool = True
+    parse_seconds: float = 60.0
+    parse_memory_mb: float = 256.0
     upload_mb: float = 5.0  # a text file uploaded through the web UI
     document_upload_mb: float = 50.0  # a PDF, DOCX or EPUB uploaded through the web UI
     # Any other request to the web UI (a chat turn carries its conversation: about 250 replies),

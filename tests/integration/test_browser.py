@@ -285,15 +285,15 @@ def test_the_library_shows_an_upload_running_in_another_tab(chromium, served, tm
 
     site, lib = served
     shown = threading.Event()
-    add_bytes = lib.add_bytes
+    add_upload = lib.add_upload
 
-    def held_add_bytes(*args, **kwargs):
+    def held_add_upload(*args, **kwargs):
         # The upload runs until the other tab has shown it: the tab looks every 2 s, and a fast
         # machine would otherwise be done in between.
         shown.wait(300)  # a safety net only: set in finally
-        return add_bytes(*args, **kwargs)
+        return add_upload(*args, **kwargs)
 
-    monkeypatch.setattr(lib, "add_bytes", held_add_bytes)
+    monkeypatch.setattr(lib, "add_upload", held_add_upload)
     big = tmp_path / "otters.txt"
     big.write_text(
         "Otters\n\n" + "\n\n".join(f"Otter fact {i}: otters hold hands when they sleep." for i in range(1500))

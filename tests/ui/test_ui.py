@@ -7,6 +7,7 @@ import os
 import re
 import socket
 import threading
+import time
 from html import unescape
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
@@ -392,14 +393,14 @@ def test_questions_are_answered_while_an_upload_is_indexing(server, tmp_path, mo
 
     url, lib = server
     started, release = threading.Event(), threading.Event()
-    add_bytes = lib.add_bytes
+    add_upload = lib.add_upload
 
-    def slow_add_bytes(*args, **kwargs):
+    def slow_add_upload(*args, **kwargs):
         started.set()
         release.wait(300)  # held until the question is answered (a safety net only: set in finally)
-        return add_bytes(*args, **kwargs)
+        return add_upload(*args, **kwargs)
 
-    monkeypatch.setattr(lib, "add_bytes", slow_add_bytes)
+    monkeypatch.setattr(lib, "add_upload", slow_add_upload)
     path = tmp_path / "slow.txt"
     path.write_text("Slow uploads\n\nThis article takes its time to be indexed.\n")
     upload = client(url).submit([handle_file(str(path))], api_name="/upload")
@@ -424,9 +425,9 @@ def test_an_upload_in_progress_can_be_cancelled_and_leaves_the_library_as_it_was
     url, lib = server
     before = {a.id for a in lib.articles()}
     embedding, cancelled = threading.Event(), threading.Event()
-    add_bytes = lib.add_bytes
+    add_upload = lib.add_upload
 
-    def watched_add_bytes(*args, progress, **kwargs):
+    def watched_add_upload(*args, progress, **kwargs):
         steps = []
 
         def step(fraction, message):
@@ -439,9 +440,9 @@ def test_an_upload_in_progress_can_be_cancelled_and_leaves_the_library_as_it_was
                 cancelled.wait(300)  # a safety net only: set in finally
             progress(fraction, message)
 
-        return add_bytes(*args, progress=step, **kwargs)
+        return add_upload(*args, progress=step, **kwargs)
 
-    monkeypatch.setattr(lib, "add_bytes", watched_add_bytes)
+    monkeypatch.setattr(lib, "add_upload", watched_add_upload)
     big = tmp_path / "otters.txt"
     big.write_text("\n\n".join(f"Otter fact {i}. Otters hold hands when they sleep in rivers." for i in range(3000)))
     visitor = client(url)
@@ -457,6 +458,35 @@ def test_an_upload_in_progress_can_be_cancelled_and_leaves_the_library_as_it_was
     assert "otters" not in lib.index.articles
     # Cancel with nothing running says so and changes nothing.
     assert "Nothing is being added" in client(url).predict(api_name="/cancel")
+
+
+@pytest.mark.slow
+def test_a_runaway_upload_holds_up_no_other_and_cancel_stops_its_reading(running, tmp_path):
+    from benchmarks.hostile import GOOD, tiny_text_pdf
+    from gradio_client import handle_file
+
+    app, lib = running
+    url = app.local_url
+    slow = tmp_path / "tiny.pdf"
+    slow.write_bytes(tiny_text_pdf(pages=3000, lines=200))  # minutes of pdfium, within 60 s of budget
+    good = tmp_path / "hedgehogs.md"
+    good.write_text(GOOD, encoding="utf-8")
+    visitor = client(url)
+    job = visitor.submit([handle_file(str(slow))], api_name="/upload")
+    try:
+        wait_for(lambda: "tiny.pdf: reading page" in app.handlers.life.activity, 60, "the PDF's pages to be read")
+        start = time.monotonic()
+        status = client(url).predict([handle_file(str(good))], api_name="/upload")[1]
+        assert "added “Hedgehogs”" in status and time.monotonic() - start < 30
+        assert not job.done()  # still reading its pages in its worker
+        stopped = time.monotonic()
+        assert "Cancelling" in visitor.predict(api_name="/cancel")
+        wait_for(lambda: _settled(job), 20, "the cancelled upload to end")
+        assert time.monotonic() - stopped < 10
+    finally:
+        if "hedgehogs" in {a.id for a in lib.articles()}:
+            lib.remove("hedgehogs")
+    assert "tiny" not in lib.index.articles
 
 
 def _settled(job) -> bool:

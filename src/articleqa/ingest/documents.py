@@ -7,6 +7,9 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
@@ -17,6 +20,9 @@ from articleqa.text.sentences import normalize
 PDF, DOCX, EPUB = "PDF document", "Word document (.docx)", "EPUB e-book"
 KINDS = (PDF, DOCX, EPUB)
 SUFFIXES = {".pdf": PDF, ".docx": DOCX, ".epub": EPUB}
+
+# Who hears of each page read (ingest/isolated.py passes it on as progress).
+_pages: ContextVar[Callable[[int, int], None] | None] = ContextVar("articleqa_pages", default=None)
 
 # Metadata that says nothing: what PDF writers put when no one filled the field in.
 _EMPTY_META = {"", "anonymous", "unknown", "untitled", "user", "admin", "administrator", "author", "none"}
@@ -34,6 +40,16 @@ class Document:
     pages: tuple[int, ...] = ()
     markdown: bool = True
     url: str | None = None
+
+
+@contextmanager
+def reporting_pages(report: Callable[[int, int], None]) -> Iterator[None]:
+    """Within this block, readers call `report(page, pages)` as they go."""
+    token = _pages.set(report)
+    try:
+        yield
+    finally:
+        _pages.reset(token)
 
 
 def read_document(raw: bytes, kind: str) -> Document:
@@ -113,8 +129,11 @@ def read_pdf(raw: bytes) -> Document:
     try:
         meta = pdf.get_metadata_dict()
         pages, heights = [], []
+        report = _pages.get()
         for number in range(len(pdf)):
             checkpoint()
+            if report is not None and number % 10 == 0:
+                report(number + 1, len(pdf))
             page = pdf[number]
             heights.append(page.get_height())
             pages.append(_pdf_lines(page, number))

@@ -9,16 +9,21 @@ import logging
 import os
 import re
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from articleqa.errors import ArticleQAError, NoArticles, UnusableFile
 from articleqa.ingest import documents
 from articleqa.schema import Article, valid_text
 from articleqa.settings import Limits, Settings
 from articleqa.text.sentences import HEADING, normalize, sentence_spans
+
+if TYPE_CHECKING:
+    from articleqa.ingest.isolated import Workers
 
 log = logging.getLogger("articleqa")
 
@@ -63,10 +68,17 @@ class SkipFile(UnusableFile):
     """Raised inside ingestion for a file that cannot become an article."""
 
 
-def read_paths(paths: list[str | Path] | tuple[str | Path, ...], *, max_document_bytes: int | None = None) -> Ingested:
+def read_paths(
+    paths: list[str | Path] | tuple[str | Path, ...],
+    *,
+    max_document_bytes: int | None = None,
+    workers: Workers | None = None,
+    report: Callable[[str], None] | None = None,
+) -> Ingested:
     """Read files and folders (recursively). Every path given or found is either read or listed
     among the skipped with its reason: unusable files, broken links and link loops, FIFOs and
-    other special files, unreadable folders."""
+    other special files, unreadable folders. With `workers`, each file is read in a worker
+    process within its time and memory budget (isolated.py); `report` hears what is being read."""
     out = Ingested()
     seen: set[str] = set()
     for root in map(Path, paths):
@@ -79,7 +91,17 @@ def read_paths(paths: list[str | Path] | tuple[str | Path, ...], *, max_document
             base = path.relative_to(root).with_suffix("") if root.is_dir() else Path(path.stem)
             article_id = _unique(_slug(base.as_posix()), seen)
             try:
-                out.articles.append(read_file(path, article_id=article_id, max_document_bytes=max_document_bytes))
+                if workers is None:
+                    article = read_file(path, article_id=article_id, max_document_bytes=max_document_bytes)
+                else:
+                    shown = valid_text(path.name)
+                    if report is not None:
+                        report(f"reading {shown}")
+                    tell = None if report is None else (lambda what, shown=shown: report(f"{shown}: {what}"))
+                    article = workers.read_file(
+                        path, article_id=article_id, max_document_bytes=max_document_bytes, report=tell
+                    )
+                out.articles.append(article)
                 seen.add(article_id)
             except UnusableFile as exc:
                 out.skipped.append(Skipped(valid_text(str(path)), str(exc)))

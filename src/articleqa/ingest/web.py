@@ -54,10 +54,15 @@ def is_url(value) -> bool:
 def read_url(url: str, *, allow_private: bool = False, max_bytes: int = MAX_BYTES, timeout: float = TIMEOUT) -> Article:
     """Fetch `url` and read it into an Article whose source and link are the URL; re-reading the
     same URL gives the same id, so adding it again updates the article when the page changed."""
+    url = url.strip()
+    return read_fetched(url, fetch(url, allow_private=allow_private, max_bytes=max_bytes, timeout=timeout))
+
+
+def read_fetched(url: str, page: Fetched) -> Article:
+    """A fetched page -> Article, read as the file it is (the content type, else the path, names it)."""
     from articleqa.ingest.files import SkipFile, parse
 
     url = url.strip()
-    page = fetch(url, allow_private=allow_private, max_bytes=max_bytes, timeout=timeout)
     suffix = _TYPES.get(page.content_type)
     if suffix is None:
         path_suffix = re.search(r"\.(md|txt|html?|pdf|docx|epub)$", urlsplit(page.url).path, re.IGNORECASE)

@@ -18,6 +18,9 @@ from articleqa.ui.limits import MAX_DOCUMENT_UPLOAD_BYTES, MAX_UPLOAD_BYTES, UPL
 READ_LIMIT = 8
 _READ = dict(concurrency_id="read", concurrency_limit=READ_LIMIT)
 _WRITE = dict(api_visibility="undocumented", concurrency_id="write", concurrency_limit=1)
+# Uploads and links are read in worker processes outside the write lane (two at a time), then
+# wait their turn in it (Lifecycle.write_turn): a slow file holds up no other upload.
+_ADD = dict(api_visibility="undocumented", concurrency_id="add", concurrency_limit=2)
 _PRIVATE = dict(api_visibility="private")
 
 
@@ -236,7 +239,7 @@ class _Page:
             outputs=[self.files, status, *view],
             api_name="upload",
             show_progress_on=self.files,
-            **_WRITE,
+            **_ADD,
         )
         self.drop.click(h.ask_remove, inputs=self.chosen, outputs=[status, self.confirm_row], **_PRIVATE)
         self.confirm.click(
@@ -254,7 +257,7 @@ class _Page:
             h.activity, inputs=self.busy, outputs=[self.busy_note, *view, self.busy], **_PRIVATE, show_progress="hidden"
         )
         self.library_tab.select(lambda: gr.Timer(active=True), outputs=watch, **_PRIVATE)
-        link_io = dict(inputs=self.link, outputs=[self.link, status, *view], show_progress_on=self.link, **_WRITE)
+        link_io = dict(inputs=self.link, outputs=[self.link, status, *view], show_progress_on=self.link, **_ADD)
         fetching = self.fetch_link.click(h.add_link, api_name="add_link", **link_io)
         submitted = self.link.submit(h.add_link, **{**link_io, **_PRIVATE})
         # Not in the write lane (it would wait behind the change it cancels); queued changes of

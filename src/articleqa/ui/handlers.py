@@ -6,6 +6,8 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html import escape as html_escape
 from pathlib import Path
@@ -58,6 +60,16 @@ class Lifecycle:
         with self.guard:
             done, self.api_sessions = self.api_sessions, set()
         return done
+
+    @contextmanager
+    def write_turn(self) -> Iterator[None]:
+        """Hold the one write lane; while waiting for it, a stop or a cancel still ends the wait."""
+        while not self.writing.acquire(timeout=0.1):
+            stopping.checkpoint()
+        try:
+            yield
+        finally:
+            self.writing.release()
 
     def check(self, flag: threading.Event, what: str) -> None:
         """Raise Stopped at a change's next step when the server stops or its visitor cancelled."""
@@ -215,9 +227,15 @@ class Handlers:
                 progress((i + fraction) / len(files), desc=f"{name}: {message}")
 
             try:
-                with life.writing, stopping.stop_points(lambda name=name: life.check(flag, name)):
-                    step(0.0, "reading and splitting into passages")
-                    article = self.lib.add_bytes(Path(tmp).read_bytes(), filename=name, progress=step)
+                with stopping.stop_points(lambda name=name: life.check(flag, name)):
+                    # Read outside the write lane, in a worker within its budget: a runaway file
+                    # holds up no one else's upload, and Cancel kills it.
+                    step(0.0, "reading")
+                    data = Path(tmp).read_bytes()
+                    article = self.lib.read_upload(data, filename=name, progress=step)
+                    with life.write_turn():
+                        step(0.0, "splitting into passages")
+                        article = self.lib.add_upload(article, data, progress=step)
             except ArticleQAError as exc:
                 notes.append(f"✗ {name}: {exc}")
             else:
@@ -242,9 +260,11 @@ class Handlers:
             progress(fraction, desc=message)
 
         try:
-            with life.writing, stopping.stop_points(lambda: life.check(flag, url)):
+            with stopping.stop_points(lambda: life.check(flag, url)):
                 step(0.0, f"fetching {url}")
-                change = self.lib.add(url, progress=step)
+                article = self.lib.read_link(url, progress=step)
+                with life.write_turn():
+                    change = self.lib.add(article, progress=step)
         except ArticleQAError as exc:
             note, value = f"✗ {exc}", gr.update()
         else:
