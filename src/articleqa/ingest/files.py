@@ -14,16 +14,13 @@ from dataclasses import dataclass, field
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from articleqa.errors import ArticleQAError, NoArticles, UnusableFile
 from articleqa.ingest import documents
 from articleqa.schema import Article, valid_text
 from articleqa.settings import Limits, Settings
 from articleqa.text.sentences import HEADING, normalize, sentence_spans
-
-if TYPE_CHECKING:
-    from articleqa.ingest.isolated import Workers
 
 log = logging.getLogger("articleqa")
 
@@ -68,11 +65,19 @@ class SkipFile(UnusableFile):
     """Raised inside ingestion for a file that cannot become an article."""
 
 
+class FileReader(Protocol):
+    """Reads one file elsewhere, within bounds (isolated.Workers: in a worker process)."""
+
+    def read_file(
+        self, path: Path, *, article_id: str, max_document_bytes: int | None, report: Callable[[str], None] | None
+    ) -> Article: ...
+
+
 def read_paths(
     paths: list[str | Path] | tuple[str | Path, ...],
     *,
     max_document_bytes: int | None = None,
-    workers: Workers | None = None,
+    workers: FileReader | None = None,
     report: Callable[[str], None] | None = None,
 ) -> Ingested:
     """Read files and folders (recursively). Every path given or found is either read or listed
