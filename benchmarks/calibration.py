@@ -121,11 +121,22 @@ def run(rhine: Path | None) -> dict:
         lib = raw(library.existing(rhine))
         rows += collect(lib, RHINE / "questions.jsonl", "rhine", True)
         rows += collect(lib, RHINE / "unanswerable.jsonl", "rhine-unanswerable", False)
-    read = [r for r in rows if r["margin"] is not None]
-    curve = fit(read) if read else None
-    p = predict(curve, rows) if curve else np.array([r["sentence"] for r in rows])
+    # With a reader, the curve is fitted where it read the top passage; without one, on the
+    # similarity alone (the margin's weight stays 0).
+    read = [r for r in rows if r["margin"] is not None] or rows
+    curve = fit(read)
+    p = predict(curve, rows)
     right = np.array([r["right"] for r in rows], dtype=float)
     table, error = reliability(p, right)
+    # The same curve's error on questions it was not fitted on: five folds, each predicted by a
+    # curve fitted on the other four.
+    held = np.zeros(len(rows))
+    folds = np.arange(len(rows)) % 5
+    for f in range(5):
+        train = [r for r, g in zip(rows, folds) if g != f]
+        inside = [r for r, g in zip(rows, folds) if g == f]
+        held[folds == f] = predict(fit([r for r in train if r["margin"] is not None] or train), inside)
+    _, held_error = reliability(held, right)
     raw_table, raw_error = reliability(np.array([r["sentence"] for r in rows]), right)
     return {
         "questions": len(rows),
@@ -133,6 +144,7 @@ def run(rhine: Path | None) -> dict:
         "curve": curve,
         "reliability": table,
         "ece": round(error, 4),
+        "ece_cross_validated": round(held_error, 4),
         "reliability_raw_similarity": raw_table,
         "ece_raw_similarity": round(raw_error, 4),
         "bars": bars(p, rows),

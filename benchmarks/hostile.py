@@ -144,10 +144,16 @@ def _cached(key, make):
     return _made[key]
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # a client that hangs up on a hostile link is the point, not an error
+
+
 def serve_hostile() -> tuple[ThreadingHTTPServer, str]:
     """The hostile site on 127.0.0.1 (any free port), and its base address."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", 0), Hostile)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
@@ -164,6 +170,8 @@ CASES = {
     "slow-redirects": "6 redirects, 8 s each",
     "gzip-gzip": "a link sent as gzip, gzip (1 GiB of zeros)",
     "tiny-text-pdf-link": "the 3,000-page PDF as a link",
+    "nat64-link": "a link to 64:ff9b::a9fe:a9fe (the cloud metadata address through NAT64)",
+    "flipped-byte": "a flipped byte in a library's postings, then every file checked (info --verify)",
 }
 
 
@@ -206,10 +214,26 @@ def run_case(name: str, folder: Path, base: str) -> dict:
         sources = [f"{base}/slow-headers"]
     elif name == "slow-redirects":
         sources = [f"{base}/redirect/8/6"]
+    elif name == "nat64-link":
+        sources = ["http://[64:ff9b::a9fe:a9fe]/latest/meta-data/"]
+    elif name == "flipped-byte":
+        (files / "good.md").write_text(GOOD, encoding="utf-8")
+        Library.at(folder / "index", Settings()).add(str(files / "good.md"))
+        postings = next(p for p in next((folder / "index" / "segments").iterdir()).iterdir() if "postings" in p.name)
+        data = bytearray(postings.read_bytes())
+        data[-1] ^= 0xFF  # in the numbers, not the header: the index opens, and answers may change
+        postings.write_bytes(bytes(data))
     else:
         sources = [f"{base}/{name.removesuffix('-link').replace('tiny-text-pdf', 'tiny.pdf')}"]
-    lib = Library.at(folder / "index", Settings(allow_private_urls=True))
+    lib = Library.at(folder / "index", Settings(allow_private_urls=name != "nat64-link"))
     lib.embedder.encode(["the model loaded before the baseline"])  # what any add would load
+    import gc
+
+    from articleqa.runtime import malloc
+
+    gc.collect()
+    malloc.give_back()  # what making the input left behind goes first
+    time.sleep(0.5)
     baseline = _tree_rss(os.getpid())
     peak = [baseline]
     done = threading.Event()
@@ -227,6 +251,9 @@ def run_case(name: str, folder: Path, base: str) -> dict:
 
     start = time.monotonic()
     try:
+        if name == "flipped-byte":
+            files_read, problems = lib.verify()
+            raise ArticleQAError(f"{len(problems)} of {files_read} files damaged: {problems[0]}")
         with stopping.stop_points(check):
             lib.add(*sources)
         outcome = "added"
@@ -271,6 +298,7 @@ def run(out: str | None = None, cases: list[str] | None = None) -> list[dict]:
                 rows.append(row)
     finally:
         server.shutdown()
+        server.server_close()
     if out:
         Path(out).write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
     return rows

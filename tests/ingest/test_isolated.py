@@ -22,6 +22,7 @@ def site():
     server, base = serve_hostile()
     yield base
     server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture

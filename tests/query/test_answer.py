@@ -205,7 +205,7 @@ def test_compose_not_found_keeps_the_nearest_passages_and_says_why():
     assert answer.text == ""
     assert "don't cover" in answer.reason
     assert answer.hits == tuple(hits)
-    assert answer.confidence == pytest.approx(0.12)
+    assert answer.confidence == RULE.confidence(Evidence(0.12, 0.0, 0.0)) < 0.15  # the curve's estimate: low
 
 
 def test_compose_found_quotes_the_highlighted_sentence():
@@ -311,8 +311,11 @@ def test_frame_words_of_a_question_about_a_word_do_not_count_as_unmatched():
 
 
 def test_confidence_is_never_shown_as_certain():
-    plain = Abstention()
+    plain = Abstention(curve=None)
     assert plain.confidence(Evidence(sentence=1.0, known=1.0, coverage=1.0)) == 0.99
+    # The shipped curve, fitted without a reader: even a sentence identical to the question is
+    # an answer right about 3 times in 4 on the sets (docs/evaluation.md).
+    assert 0.6 < Abstention().confidence(Evidence(sentence=1.0, known=1.0, coverage=1.0)) < 0.85
     curved = Abstention(curve=(-4.0, 5.0, 1.0), least_confidence=0.3)
     sure = Evidence(sentence=0.95, known=1.0, coverage=1.0, margin=8.0)
     assert curved.confidence(sure) == 0.99
@@ -324,5 +327,6 @@ def test_the_confidence_curve_rises_with_the_readers_margin_and_sets_the_bar():
     sure = Evidence(sentence=0.6, known=1.0, coverage=1.0, margin=3.0)
     assert curved.confidence(doubtful) < 0.3 < curved.confidence(sure)
     assert not curved.decide(doubtful) and curved.decide(sure)
-    # without a reader's margin the curve does not apply: the similarity rule alone decides
-    assert curved.decide(Evidence(sentence=0.6, known=1.0, coverage=1.0))
+    # without a reader the margin counts as 0: the curve of the similarity alone
+    assert not curved.decide(Evidence(sentence=0.6, known=1.0, coverage=1.0))
+    assert curved.decide(Evidence(sentence=0.7, known=1.0, coverage=1.0))

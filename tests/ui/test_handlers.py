@@ -142,3 +142,22 @@ def test_the_api_check_says_why_a_call_would_be_refused(handlers):
         handlers.api_search("Why?", mode="telepathy")
     found = handlers.api_search("green tea", k=2, mode="lexical")
     assert found["mode"] == "keyword" and len(found["hits"]) <= 2
+
+
+def test_a_damaged_library_says_so_instead_of_answering(built):
+    whole = Handlers(built)
+    whole.check_library()
+    assert whole.damage is None
+    vectors = next(p for p in next((built.index_dir / "segments").iterdir()).iterdir() if "postings" in p.name)
+    data = bytearray(vectors.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size: answers could change silently, only the checksum tells
+    vectors.write_bytes(bytes(data))
+    handlers = Handlers(built)
+    handlers.check_library()  # what the server runs in the background as it starts
+    _, messages, asked, _ = handlers.chat("How is green tea made?", [], [], 3, "hybrid", [])
+    reply = messages[-1]["content"]
+    assert "this library is damaged" in reply and vectors.name in reply and "articleqa build --rebuild" in reply
+    assert asked == []
+    for call in (handlers.api_ask, handlers.api_search):
+        with pytest.raises(gr.Error, match="this library is damaged"):
+            call("How is green tea made?", request=visitor())

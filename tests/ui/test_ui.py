@@ -75,7 +75,7 @@ def test_reply_shows_answer_sentence_and_cited_passage():
     # Why in words; the numbers folded under "Scores"; confidence explained on hover.
     assert "Why: close in meaning to your question; same words: food." in html
     assert re.search(r"<summary>Scores</summary>.*score 0\.87 · meaning #2, similarity 0\.61 · keyword #1", html)
-    assert 'class="aqa-confidence" title="How close the answer sentence is to your question' in html
+    assert 'class="aqa-confidence" title="How likely the answer shown holds what you asked' in html
     for jargon in ("dense #", "word match 0", "best sentence 0"):
         assert jargon not in html.split("<summary>Scores</summary>")[0]
 

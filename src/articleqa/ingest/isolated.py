@@ -9,6 +9,7 @@ an idle one is kept for the next read.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -292,7 +293,17 @@ def workers_for(limits: Limits) -> Workers | None:
         return None
     budget = Budget.of(limits)
     with _shared_lock:
+        if not _shared:
+            atexit.register(_close_all)
         return _shared.setdefault(budget, Workers(budget))
+
+
+def _close_all() -> None:
+    """Idle workers end with the process (they would see the pipe close anyway)."""
+    with _shared_lock:
+        pools = list(_shared.values())
+    for pool in pools:
+        pool.close()
 
 
 def _end_with_parent() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -15,7 +16,7 @@ from urllib.parse import unquote
 
 import gradio as gr
 
-from articleqa.errors import ArticleQAError, Stopped
+from articleqa.errors import ArticleQAError, IndexCorrupt, Stopped, rebuild_command
 from articleqa.ingest.files import FORMATS
 from articleqa.ingest.web import is_url
 from articleqa.library import HISTORY_TURNS, Library
@@ -24,6 +25,7 @@ from articleqa.settings import MODES, Settings
 from articleqa.ui import conversations, render
 from articleqa.ui.limits import check_upload
 
+log = logging.getLogger("articleqa")
 MAX_K = Settings().ui_max_k  # the chat's passages slider goes this far
 
 
@@ -87,6 +89,29 @@ class Handlers:
         self.lib = lib
         self.life = Lifecycle()
         self._downloads: Path | None = None  # one copy of each original file served, made on first use
+        self.damage: str | None = None  # what check_library found wrong, if anything
+
+    def check_library(self) -> None:
+        """Read every file of the library against its checksum (the server does this once, in the
+        background, as it starts): a damaged library says what is damaged instead of answering,
+        since a flipped byte in its vectors or postings can change answers silently."""
+        try:
+            files, problems = self.lib.verify()
+        except (ArticleQAError, OSError) as exc:
+            files, problems = 0, [str(exc)]
+        if problems:
+            fix = rebuild_command(self.lib.index.folder)
+            self.damage = (
+                f"this library is damaged ({len(problems)} of {files} files fail their check; the first: "
+                f"{problems[0]}): its answers could be wrong, so none are given. "
+                + fix[:1].upper()
+                + fix[1:]
+            )
+            log.error("%s", self.damage)
+
+    def _refuse_if_damaged(self) -> None:
+        if self.damage:
+            raise IndexCorrupt(self.damage)
 
     def library_view(self):
         """The library tab's table, the choices of articles to remove, and the sidebar's summary."""
@@ -109,6 +134,7 @@ class Handlers:
         shown = question.strip() if isinstance(question, str) else repr(question)[:200]
         messages = [*messages, {"role": "user", "content": render.question_html(shown)}]
         try:
+            self._refuse_if_damaged()
             answer = self.lib.ask(question, k=_whole(k), mode=mode, history=asked)
             similar = self.lib.similar_words(answer.query, answer.hits)
         except ArticleQAError as exc:
@@ -355,6 +381,7 @@ class Handlers:
     ) -> dict:
         """Answer a question from the articles: the answer sentence and the cited passages."""
         try:
+            self._refuse_if_damaged()
             return self.lib.ask(question, k=k, mode=mode, history=history or []).to_dict()
         except ArticleQAError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
@@ -364,6 +391,7 @@ class Handlers:
     def api_search(self, question: str, k: int = 5, mode: str = "hybrid", request: gr.Request = None) -> dict:
         """The passages that best match a question, best first."""
         try:
+            self._refuse_if_damaged()
             mode = self.lib.check(question, k=k, mode=mode).mode  # the mode's one name ("lexical" -> "keyword")
             hits = self.lib.search(question, k=k, mode=mode)
         except ArticleQAError as exc:

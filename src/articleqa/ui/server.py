@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from dataclasses import replace
 from datetime import datetime
@@ -163,6 +164,7 @@ def launch(app: App, *, host: str = "127.0.0.1", port: int = 7860) -> App:
 
 
 def _launch(app: App, host: str, port: int) -> App:
+    threading.Thread(target=app.handlers.check_library, name="articleqa-verify", daemon=True).start()
     app.blocks.launch(
         server_name=host,
         server_port=port,

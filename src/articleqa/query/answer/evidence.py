@@ -71,14 +71,15 @@ class Abstention:
         similarity and the reader's margin, fitted on the evaluation sets (benchmarks/calibration.py,
         docs/evaluation.md). Without a curve (or without a reader's margin): that similarity."""
         sentence = float(max(0.0, min(1.0, e.sentence)))
-        if self.curve is None or e.margin is None:
+        if self.curve is None:
             return round(min(sentence, 0.99), 4)
         bias, w_sentence, w_margin = self.curve
-        z = bias + w_sentence * sentence + w_margin * max(-_MARGIN_CLIP, min(_MARGIN_CLIP, e.margin))
+        margin = 0.0 if e.margin is None else e.margin  # no reader: the curve was fitted without one
+        z = bias + w_sentence * sentence + w_margin * max(-_MARGIN_CLIP, min(_MARGIN_CLIP, margin))
         return round(min(0.99, 1.0 / (1.0 + math.exp(-z))), 4)  # never 1.00: it is an estimate
 
     def decide(self, e: Evidence) -> bool:
-        if e.margin is not None and self.curve is not None and self.confidence(e) < self.least_confidence:
+        if self.curve is not None and self.confidence(e) < self.least_confidence:
             return False
         if e.weakest_word < self.unmatched_word and e.sentence < self.unmatched_sentence:
             return False
