@@ -135,3 +135,50 @@ def test_the_add_command_takes_a_read_budget_and_names_the_file_past_it(tmp_path
     assert "tiny.pdf: took longer than 1 s to read (at page" in err and "--parse-seconds" in err
     assert main(["add", str(tmp_path / "tiny.pdf"), "--index-dir", index, "--parse-seconds", "0"]) == 2
     assert "--parse-seconds must be more than 0" in capsys.readouterr().err
+
+
+def test_a_reader_that_dies_is_named_and_replaced(tmp_path, workers):
+    import os
+    import signal
+
+    (tmp_path / "tiny.pdf").write_bytes(tiny_text_pdf(pages=50, lines=400))
+    slow = Workers(Budget(fetch_seconds=3.0, parse_seconds=60, memory_mb=256))
+    (tmp_path / "good.md").write_text(GOOD, encoding="utf-8")
+    slow.read_file(tmp_path / "good.md", article_id="good", max_document_bytes=None)
+    (worker,) = slow._idle
+    threading.Timer(0.5, os.kill, (worker.process.pid, signal.SIGKILL)).start()  # as a crash in pdfium would
+    with pytest.raises(SkipFile, match=r"the reader stopped unexpectedly \(signal SIGKILL\)"):
+        slow.read_file(tmp_path / "tiny.pdf", article_id="tiny", max_document_bytes=None)
+    assert slow.read_file(tmp_path / "good.md", article_id="good", max_document_bytes=None).title == "Hedgehogs"
+    slow.close()
+
+
+def test_a_worker_ends_when_its_parent_is_killed_even_in_the_middle_of_a_page(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    (tmp_path / "tiny.pdf").write_bytes(tiny_text_pdf(pages=500, lines=400))  # minutes of reading
+    job = {"path": str(tmp_path / "tiny.pdf"), "article_id": "tiny", "max_document_bytes": None}
+    code = (
+        "import time; from articleqa.ingest.isolated import Budget, Workers; "
+        f"w = Workers(Budget(3, 600, 256))._take(); w.send(('file', {job!r})); "
+        "time.sleep(1); print(w.process.pid, flush=True); time.sleep(60)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 2.5  # its next page report (10 pages on) would end it later
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{child}") and "Z" not in _state(child):
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{child}") or "Z" in _state(child)
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"

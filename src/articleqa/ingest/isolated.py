@@ -307,14 +307,17 @@ def _close_all() -> None:
 
 
 def _end_with_parent() -> None:
-    """Linux: this worker is killed when the process that started it dies, however it dies."""
-    try:
-        import ctypes
+    """This worker ends when the process that started it is gone, however it went: a thread
+    watches for the worker being handed to another parent. (Linux's parent-death signal would
+    follow the starting thread, not the process: a server's thread pool ends threads.)"""
+    parent = os.getppid()
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.25)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="articleqa-orphan-watch", daemon=True).start()
 
 
 if __name__ == "__main__":
