@@ -172,7 +172,11 @@ CASES = {
     "tiny-text-pdf-link": "the 3,000-page PDF as a link",
     "nat64-link": "a link to 64:ff9b::a9fe:a9fe (the cloud metadata address through NAT64)",
     "flipped-byte": "a flipped byte in a library's postings, then every file checked (info --verify)",
+    "cut-short": "a library's token vectors cut 10 bytes short, then opened",
+    "manifest-not-utf8": "a manifest with bytes that are not UTF-8, then opened",
+    "newer-format": "a library written by a newer articleqa (manifest format + 1), then opened",
 }
+_DAMAGED = ("flipped-byte", "cut-short", "manifest-not-utf8", "newer-format")
 
 
 def _tree_rss(pid: int) -> int:
@@ -216,15 +220,31 @@ def run_case(name: str, folder: Path, base: str) -> dict:
         sources = [f"{base}/redirect/8/6"]
     elif name == "nat64-link":
         sources = ["http://[64:ff9b::a9fe:a9fe]/latest/meta-data/"]
-    elif name == "flipped-byte":
+    elif name in _DAMAGED:
         (files / "good.md").write_text(GOOD, encoding="utf-8")
         Library.at(folder / "index", Settings()).add(str(files / "good.md"))
-        postings = next(p for p in next((folder / "index" / "segments").iterdir()).iterdir() if "postings" in p.name)
-        data = bytearray(postings.read_bytes())
-        data[-1] ^= 0xFF  # in the numbers, not the header: the index opens, and answers may change
-        postings.write_bytes(bytes(data))
-    else:
-        sources = [f"{base}/{name.removesuffix('-link').replace('tiny-text-pdf', 'tiny.pdf')}"]
+        _damage(name, folder / "index")
+        from articleqa.library import Library as _L
+
+        start = time.monotonic()
+        try:
+            if name == "flipped-byte":
+                files_read, problems = _L.load(folder / "index").verify()
+                outcome = f"{len(problems)} of {files_read} files damaged: {problems[0]}"
+            else:
+                _L.load(folder / "index").ask("When do hedgehogs hibernate?")
+                outcome = "opened and answered"
+        except ArticleQAError as exc:
+            outcome = f"{type(exc).__name__}: {exc}"
+        return {
+            "case": name,
+            "input": CASES[name],
+            "seconds": round(time.monotonic() - start, 2),
+            "memory_mb_above_baseline": None,
+            "outcome": outcome,
+            "skipped": [],
+            "articles": None,
+        }
     lib = Library.at(folder / "index", Settings(allow_private_urls=name != "nat64-link"))
     lib.embedder.encode(["the model loaded before the baseline"])  # what any add would load
     import gc
@@ -251,9 +271,6 @@ def run_case(name: str, folder: Path, base: str) -> dict:
 
     start = time.monotonic()
     try:
-        if name == "flipped-byte":
-            files_read, problems = lib.verify()
-            raise ArticleQAError(f"{len(problems)} of {files_read} files damaged: {problems[0]}")
         with stopping.stop_points(check):
             lib.add(*sources)
         outcome = "added"
@@ -272,6 +289,26 @@ def run_case(name: str, folder: Path, base: str) -> dict:
         "skipped": skipped,
         "articles": len(lib.articles()),
     }
+
+
+def _damage(name: str, index: Path) -> None:
+    segment = next((index / "segments").iterdir())
+    if name == "flipped-byte":
+        postings = next(p for p in segment.iterdir() if "postings" in p.name)
+        data = bytearray(postings.read_bytes())
+        data[-1] ^= 0xFF  # in the numbers, not the header: the index opens, and answers may change
+        postings.write_bytes(bytes(data))
+    elif name == "cut-short":
+        tokens = next(p for p in segment.iterdir() if p.name.startswith("tokens"))
+        tokens.write_bytes(tokens.read_bytes()[:-10])
+    elif name == "manifest-not-utf8":
+        manifest = index / "manifest.json"
+        manifest.write_bytes(manifest.read_bytes().replace(b'"', b'\xff"', 1))
+    else:
+        manifest = index / "manifest.json"
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        data["format"] = data.get("format", 4) + 1
+        manifest.write_text(json.dumps(data), encoding="utf-8")
 
 
 def run(out: str | None = None, cases: list[str] | None = None) -> list[dict]:

@@ -88,14 +88,16 @@ def test_a_read_that_outgrows_its_memory_is_stopped_and_said(tmp_path):
 
 def test_a_link_whose_headers_come_a_byte_a_second_ends_within_the_fetch_budget(site, workers):
     start = time.monotonic()
-    with pytest.raises(UnusableFile, match=r"slow-headers: not fully sent within 3 s \(Limits.link_seconds\)"):
+    with pytest.raises(
+        UnusableFile, match=r"slow-headers: not fully sent within the 3 s a link may take \(Limits.link_seconds\)"
+    ):
         workers.read_url(f"{site}/slow-headers", allow_private=True, max_bytes=2**20)
-    assert time.monotonic() - start < 4.5
+    assert time.monotonic() - start < 3.0 + 0.5  # the budget, and slack for a loaded machine's polling
 
 
 def test_slow_redirects_count_against_one_budget_for_the_whole_fetch(site, workers):
     start = time.monotonic()
-    with pytest.raises(UnusableFile, match="not fully sent within 3 s"):
+    with pytest.raises(UnusableFile, match="not fully sent within the 3 s"):
         workers.read_url(f"{site}/redirect/1/5", allow_private=True, max_bytes=2**20)  # 5 s in all
     assert time.monotonic() - start < 4.5
     assert workers.read_url(f"{site}/redirect/0.1/2", allow_private=True, max_bytes=2**20).title == "Good"
@@ -120,7 +122,7 @@ def test_a_library_reads_in_workers_with_the_budgets_its_settings_give(tmp_path,
     assert [a.title for a in lib.articles()] == ["Hedgehogs"]
     reasons = {s.path.rsplit("/", 1)[-1]: s.reason for s in lib.skipped}
     assert "took longer than 1 s to read" in reasons["tiny.pdf"]
-    assert "not fully sent within 2 s" in reasons["slow-headers"]
+    assert "not fully sent within the 2 s" in reasons["slow-headers"]
     with pytest.raises(UnusableFile, match=r"^took longer than 1 s to read"):
         lib.add_bytes((tmp_path / "files" / "tiny.pdf").read_bytes(), filename="tiny.pdf")
 

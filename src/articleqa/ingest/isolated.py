@@ -33,6 +33,7 @@ log = logging.getLogger("articleqa")
 
 Report = Callable[[str], None]  # what a read is doing: "page 12 of 3,000"
 _POLL = 0.05  # seconds between looks at a running read (its messages, its clock, its memory)
+_RESERVE = 0.25  # of a link's seconds, kept for stopping its worker and saying why: it ends within them
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -86,10 +87,11 @@ class Workers:
     # -- one read ---------------------------------------------------------------------------
 
     def _run(self, job: tuple, refusal: type[UnusableFile], report: Report | None, name: str = "") -> Article:
+        begun = time.monotonic()  # a link's whole time counts from here, the worker's start included
         worker = self._take()
         keep = False
         try:
-            article = self._wait(worker, job, refusal, report, name)
+            article = self._wait(worker, job, refusal, report, name, begun)
             keep = True
             return article
         except UnusableFile as exc:
@@ -103,13 +105,19 @@ class Workers:
                 worker.stop()
 
     def _wait(
-        self, worker: _Worker, job: tuple, refusal: type[UnusableFile], report: Report | None, name: str
+        self,
+        worker: _Worker,
+        job: tuple,
+        refusal: type[UnusableFile],
+        report: Report | None,
+        name: str,
+        begun: float,
     ) -> Article:
         budget = self.budget
         fetching = job[0] == "url"
         prefix = f"{name}: " if name else ""
         worker.send(job)
-        start = time.monotonic()
+        start = begun
         base = worker.resident() or 0
         where = ""  # the last progress, said when a budget ends the read
         while True:
@@ -131,9 +139,11 @@ class Workers:
             if not worker.alive():
                 raise _killed(refusal, f"{prefix}the reader stopped unexpectedly ({worker.ended()}){where}")
             elapsed = time.monotonic() - start
-            if fetching and elapsed > budget.fetch_seconds:
+            if fetching and elapsed > budget.fetch_seconds - _RESERVE:
                 raise _killed(
-                    refusal, f"{prefix}not fully sent within {budget.fetch_seconds:.0f} s (Limits.link_seconds)"
+                    refusal,
+                    f"{prefix}not fully sent within the {budget.fetch_seconds:.0f} s a link may take "
+                    "(Limits.link_seconds)",
                 )
             if not fetching and elapsed > budget.parse_seconds:
                 raise _killed(
