@@ -1,7 +1,8 @@
 """Coverage-guided fuzzing (atheris) of parsing one file, across formats and document readers.
 
     python tests/ingest/fuzz_parse.py --seeds DIR                   # write the seed inputs to DIR
-    python tests/ingest/fuzz_parse.py DIR -runs=1000000 -seed=7     # the benchmark run (docs/reliability.md)
+    python tests/ingest/fuzz_parse.py CORPUS DIR -runs=500000 -seed=17   # one of the benchmark's two jobs
+                                                                     # (-seed=18 the other; docs/reliability.md)
     python tests/ingest/fuzz_parse.py -max_total_time=30            # a short bounded run (tests/ingest/test_fuzz.py)
 
 The first byte picks what the rest is: a .md, .txt or .html file; a whole PDF, DOCX or EPUB file;
