@@ -400,9 +400,9 @@ def _onnx_runner(path: Path):
     return run
 
 
-def export(work: Path, out: Path, check: bool = True) -> None:
-    """OUT/model.onnx (int8 weights) beside the tokenizer and meta.json; with `check`, the span
-    exact match of the float32 and int8 models on the validation windows."""
+def to_onnx(model, float_path: Path, out: Path, outputs: dict[str, dict[int, str]]) -> None:
+    """`model` (reading input_ids, attention_mask, token_type_ids) as float32 ONNX at `float_path`,
+    and as OUT/model.onnx with int8 weights beside the bundled tokenizer."""
     import shutil
 
     import torch
@@ -410,26 +410,36 @@ def export(work: Path, out: Path, check: bool = True) -> None:
 
     from articleqa.embed.model import bundled_model_path
 
-    model = build_model()
-    saved = torch.load(work / "checkpoint.pt", weights_only=False)
-    model.load_state_dict(saved["model"])
-    model.eval()
-    out.mkdir(parents=True, exist_ok=True)
     ids = torch.tensor([[101, 2054, 102, 1996, 3899, 102]])
-    float_path = work / "reader-float32.onnx"
     names = ("input_ids", "attention_mask", "token_type_ids")
     torch.onnx.export(
         model,
         (ids, torch.ones_like(ids), torch.tensor([[0, 0, 0, 1, 1, 1]])),
         str(float_path),
         input_names=list(names),
-        output_names=["start_logits", "end_logits"],
-        dynamic_axes={n: {0: "batch", 1: "tokens"} for n in (*names, "start_logits", "end_logits")},
+        output_names=list(outputs),
+        dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, **outputs},
         opset_version=17,
         dynamo=False,
     )
     quantize_dynamic(str(float_path), str(out / "model.onnx"), weight_type=QuantType.QInt8)
     shutil.copyfile(bundled_model_path() / "tokenizer.json", out / "tokenizer.json")
+
+
+def export(work: Path, out: Path, check: bool = True) -> None:
+    """OUT/model.onnx (int8 weights) beside the tokenizer and meta.json; with `check`, the span
+    exact match of the float32 and int8 models on the validation windows."""
+
+    import torch
+
+    model = build_model()
+    saved = torch.load(work / "checkpoint.pt", weights_only=False)
+    model.load_state_dict(saved["model"])
+    model.eval()
+    out.mkdir(parents=True, exist_ok=True)
+    float_path = work / "reader-float32.onnx"
+    outputs = {"start_logits": {0: "batch", 1: "tokens"}, "end_logits": {0: "batch", 1: "tokens"}}
+    to_onnx(model, float_path, out, outputs)
     meta = {
         "format": 1,
         "kind": "span reader",
@@ -456,13 +466,16 @@ def export(work: Path, out: Path, check: bool = True) -> None:
         f"- steps: {meta['steps']} of 32 windows; {meta['training_hours']} h on the CPU that ran it\n"
         f"- model.onnx: {(out / 'model.onnx').stat().st_size / 1e6:.1f} MB (int8 weights)\n"
         + (f"- checked on held-back training articles: {json.dumps(checked)}\n" if checked else "")
-        + "\n## The training log\n\n```\n" + log + "```\n",
+        + "\n## The training log\n\n```\n"
+        + log
+        + "```\n",
         encoding="utf-8",
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def run_cli(argv: list[str] | None, doc: str, prepare, train, evaluate, export) -> int:
+    """The command line every training script here shares: prepare, train, evaluate, export."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prepare")
     p.add_argument("--data", type=Path, required=True)
@@ -471,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--hours", type=float, default=3.0)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--steps", type=int, default=0, help="batches in all (default: as many as --hours allow)")
+    p.add_argument("--steps", type=int, default=0, help="steps in all (default: as many as --hours allow)")
     p = sub.add_parser("evaluate")
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--onnx", type=Path)
@@ -490,6 +503,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         export(args.work, args.out, check=not args.no_check)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(argv, __doc__, prepare, train, evaluate, export)
 
 
 if __name__ == "__main__":

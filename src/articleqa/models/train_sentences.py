@@ -18,7 +18,6 @@ Nothing here is imported by the package at run time (it needs torch; answering d
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from articleqa.models.train_reader import SEED, VALIDATION_ARTICLES, _records, _tokenizer, typed
+from articleqa.models.train_reader import SEED, VALIDATION_ARTICLES, _records, _tokenizer, run_cli, to_onnx, typed
 
 PAIR_MAX = 80  # question and sentence, in word pieces
 QUESTION_MAX = 24
@@ -337,33 +336,16 @@ def _onnx_runner(path: Path):
 
 def export(work: Path, out: Path, check: bool = True) -> None:
     """OUT/model.onnx (int8 weights), the tokenizer, meta.json and TRAINING.md."""
-    import shutil
 
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    from articleqa.embed.model import bundled_model_path
 
     model = build_model()
     saved = torch.load(work / "checkpoint.pt", weights_only=False)
     model.load_state_dict(saved["model"])
     model.eval()
     out.mkdir(parents=True, exist_ok=True)
-    ids = torch.tensor([[101, 2054, 102, 1996, 3899, 102]])
     float_path = work / "sentences-float32.onnx"
-    names = ("input_ids", "attention_mask", "token_type_ids")
-    torch.onnx.export(
-        model,
-        (ids, torch.ones_like(ids), torch.tensor([[0, 0, 0, 1, 1, 1]])),
-        str(float_path),
-        input_names=list(names),
-        output_names=["margin"],
-        dynamic_axes={**{n: {0: "pairs", 1: "tokens"} for n in names}, "margin": {0: "pairs"}},
-        opset_version=17,
-        dynamo=False,
-    )
-    quantize_dynamic(str(float_path), str(out / "model.onnx"), weight_type=QuantType.QInt8)
-    shutil.copyfile(bundled_model_path() / "tokenizer.json", out / "tokenizer.json")
+    to_onnx(model, float_path, out, {"margin": {0: "batch"}})
     meta = {
         "format": 1,
         "kind": "sentence reader",
@@ -395,34 +377,7 @@ def export(work: Path, out: Path, check: bool = True) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("prepare")
-    p.add_argument("--data", type=Path, required=True)
-    p.add_argument("--work", type=Path, required=True)
-    p = sub.add_parser("train")
-    p.add_argument("--work", type=Path, required=True)
-    p.add_argument("--hours", type=float, default=3.0)
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--steps", type=int, default=0, help="steps in all (default: as many as --hours allow)")
-    p = sub.add_parser("evaluate")
-    p.add_argument("--work", type=Path, required=True)
-    p.add_argument("--onnx", type=Path)
-    p = sub.add_parser("export")
-    p.add_argument("--work", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--no-check", action="store_true")
-    args = parser.parse_args(argv)
-    args.work.mkdir(parents=True, exist_ok=True)
-    if args.command == "prepare":
-        prepare(args.data, args.work)
-    elif args.command == "train":
-        train(args.work, args.hours, args.threads, steps=args.steps)
-    elif args.command == "evaluate":
-        print(json.dumps(evaluate(args.work, args.onnx), indent=1))
-    else:
-        export(args.work, args.out, check=not args.no_check)
-    return 0
+    return run_cli(argv, __doc__, prepare, train, evaluate, export)
 
 
 if __name__ == "__main__":
