@@ -92,11 +92,13 @@ class AnswerSettings:
     # question word matches nothing in the top passages (best cosine under `unmatched_word`) and
     # no sentence reaches `unmatched_sentence`.
     # The reader (query/answer/reader.py) reads the best `reader_passages` passages with the
-    # question and re-ranks them by fused score + `reader_weight` x its margin; its span then
-    # decides the sentences shown. Off: the sentence scoring above alone.
+    # question and re-ranks them by fused score + `reader_weight` x its margin; a span reader's
+    # span then decides the sentences shown, a sentence reader's margins add to each sentence's
+    # score `reader_sentence_weight` x the margin. Off: the sentence scoring above alone.
     reader: bool = True
     reader_passages: int = 8
     reader_weight: float = 0.3
+    reader_sentence_weight: float = 0.1
     abstain_sentence: float = 0.46
     named_sentence: float = 0.20
     named_coverage: float = 0.6

@@ -55,6 +55,9 @@ _ANSWER_TYPES = [
 ]
 
 
+_CLIP = 8.0  # a margin is a difference of logits; past this it says nothing more
+
+
 def answer_type(question: str) -> re.Pattern | None:
     """What a factoid question asks for, as a pattern an answering sentence would match."""
     for asks, looks_like in _ANSWER_TYPES:
@@ -72,6 +75,7 @@ def highlight(
     question: str | None = None,
     token_matches: Sequence[np.ndarray | None] = (),
     weights: AnswerSettings = AnswerSettings(),  # noqa: B008 - frozen: one shared default is safe
+    reader_margins: Sequence[np.ndarray | None] = (),
 ) -> list[Hit]:
     """Mark in each hit the sentence that best answers the query (offsets into hit.text).
 
@@ -80,21 +84,25 @@ def highlight(
     question's content terms in it, plus `type_weight` when it holds the kind of thing asked for (a
     duration for "how long", a year for "when", a place for "where", a person for "who", a number
     for "how many"), plus `token_weight` times how well the question's word pieces find their match
-    among the sentence's (`token_matches`, per hit, where given); a sentence that is itself a
-    question is no answer. The sentence next to the best one is marked with it when it scores
+    among the sentence's (`token_matches`, per hit, where given), plus `reader_sentence_weight`
+    times the sentence reader's margin (`reader_margins`, per hit, where it read the hit); a
+    sentence that is itself a question is no answer. The sentence next to the best one is marked with it when it scores
     within `pair_margin`.
     """
     query_terms = content_terms(query)
     wanted = answer_type(question or query)
     out: list[Hit] = []
     matches = list(token_matches) + [None] * (len(hits) - len(token_matches))
-    for hit, (spans, vectors), matched in zip(hits, sentences, matches):
+    read = list(reader_margins) + [None] * (len(hits) - len(reader_margins))
+    for hit, (spans, vectors), matched, margins in zip(hits, sentences, matches, read):
         if not spans:
             out.append(hit)
             continue
         sims = vectors @ query_vector.reshape(-1)
         if matched is not None and len(matched) == len(spans):
             sims = sims + weights.token_weight * matched
+        if margins is not None and len(margins) == len(spans):
+            sims = sims + weights.reader_sentence_weight * np.clip(margins, -_CLIP, _CLIP)
         best, best_score, scores = 0, -1e9, []
         asks = [hit.text[s:e].rstrip().endswith("?") for s, e in spans]  # a question restates, it does not answer
         for i, (s, e) in enumerate(spans):

@@ -18,7 +18,7 @@ from articleqa.query.answer.evidence import Abstention, Evidence, evidence, subj
 from articleqa.query.answer.followups import resolve
 from articleqa.query.answer.highlight import highlight, sentence_token_match
 from articleqa.query.answer.intents import asks_for_more, is_yes_no, summary_target, unmentioned, yes_no_note
-from articleqa.query.answer.reader import shipped
+from articleqa.query.answer.readers import shipped
 from articleqa.query.answer.reading import answer_sentences, lead, rerank
 from articleqa.query.answer.summary import pick_article, summary
 from articleqa.query.request import Request
@@ -48,7 +48,7 @@ def answer(index: Index, embedder: Embedder, settings: Settings, request: Reques
         return _summarize(index, embedder, settings, request, target)
     query, skip, note = _what_to_search(question, history, index.lexical.common)
     vector, tokens = encode(embedder, query)
-    hits = _ranked(index, embedder, settings, request, query, vector, tokens, skip)
+    hits, margins = _ranked(index, embedder, settings, request, query, vector, tokens, skip)
     if skip or query == question.strip():
         focus: set[str] = set()
     else:  # a follow-up: what it adds to the question before ("and for hair?") must be in the answer
@@ -60,9 +60,10 @@ def answer(index: Index, embedder: Embedder, settings: Settings, request: Reques
         # The answer is the top passage's sentence: it alone gets the word-piece look.
         top = [_sentence_token_match(index, embedder, hits[0], sentences[0][0], tokens)] if hits else []
         hits = highlight(
-            hits, query, vector, sentences, question=question, token_matches=top, weights=settings.answer
-        )
-        if hits and hits[0].reader_margin is not None:  # the reader's span decides the sentences shown
+            hits, query, vector, sentences, question=question, token_matches=top, weights=settings.answer,
+            reader_margins=[margins.get(h.chunk.key) for h in hits],
+        )  # fmt: skip
+        if hits and hits[0].reader_margin is not None and not margins:  # a span reader's span decides
             hits = [_around_span(h, spans) for h, (spans, _) in zip(hits, sentences)]
         matches = index.best_match(tokens, [h.chunk.key for h in hits])
         missing = unmentioned(
@@ -103,20 +104,24 @@ def _what_to_search(question: str, history, common) -> tuple[str, int, str]:
     return resolve(base, asked[:-1], common), more + 1, f"More on “{base}”, past the {shown} answered from before."
 
 
-def _ranked(index, embedder, settings, request, query, vector, tokens, skip: int) -> list[Hit]:
-    """The passages for `query`, re-ranked by the reader where one ships, the first `skip` left out."""
+def _ranked(index, embedder, settings, request, query, vector, tokens, skip: int):
+    """The passages for `query`, re-ranked by the reader where one ships, the first `skip` left out;
+    and a sentence reader's margins for each sentence of the passages it read, by passage key."""
     reader = shipped() if settings.answer.reader and request.mode != "keyword" else None
     wanted = max(request.k, settings.answer.reader_passages) if reader is not None else request.k
     hits = search_index(
         index, query, vector, k=wanted + skip, mode=request.mode, settings=settings, query_tokens=tokens
     )
+    margins: dict[int, np.ndarray] = {}
     if reader is not None and hits:
         with stage("reader"):
             read = hits[: settings.answer.reader_passages + skip]
-            readings = reader.read(query, [h.text for h in read], [lead(h) for h in read])
+            spans = [index.sentences_of(h.chunk)[0] for h in read]
+            readings = reader.read(query, [h.text for h in read], [lead(h) for h in read], spans)
+            margins = {h.chunk.key: np.array(r.sentences) for h, r in zip(read, readings) if r.sentences}
             hits = rerank(hits, readings, settings.answer.reader_weight)
     hits = hits[skip : skip + request.k]
-    return [replace(h, rank=i) for i, h in enumerate(hits, start=1)]
+    return [replace(h, rank=i) for i, h in enumerate(hits, start=1)], margins
 
 
 def _focused(hits: list[Hit], focus: set[str]) -> list[Hit]:

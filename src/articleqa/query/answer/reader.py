@@ -1,6 +1,7 @@
-"""The reader: a model trained here (models/train_reader.py) that reads the question and a passage
-together and scores every span of the passage as its answer, and "no answer here". It re-ranks
-the best passages and finds, inside the best one, the words that answer.
+"""The readers: models trained here that read the question and a passage together. What they find
+(a Reading), the seam they share (PassageReader), the one the package ships (shipped), and the
+span reader (models/train_reader.py), which scores every span of the passage as its answer, and
+"no answer here"; the sentence reader is in sentence_reader.py.
 
 It runs through ONNX Runtime (int8 weights, shipped in models/reader/), never torch.
 """
@@ -12,8 +13,8 @@ import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -32,6 +33,8 @@ class Reading:
     null: float
     start: int
     end: int
+    # A sentence reader's margin for each sentence of the passage, in order (empty for a span reader).
+    sentences: tuple[float, ...] = ()
 
     @property
     def margin(self) -> float:
@@ -39,8 +42,24 @@ class Reading:
         return self.score - self.null
 
 
-class Reader:
-    """The trained reader; one ONNX Runtime session, loaded on first use."""
+class PassageReader(Protocol):
+    """Reads a question with passages: one Reading per passage. `leads` (per passage, optional):
+    text read before it, such as its article's title and heading path; `sentences` (per passage,
+    optional): its sentence spans, which a sentence reader scores one by one."""
+
+    def read(
+        self,
+        question: str,
+        passages: Sequence[str],
+        leads: Sequence[str] = (),
+        sentences: Sequence[Sequence[tuple[int, int]]] = (),
+    ) -> list[Reading]: ...
+
+
+class SpanReader:
+    """The trained span reader; one ONNX Runtime session, loaded on first use."""
+
+    kind = "span reader"
 
     def __init__(self, folder: Path = READER_DIR, *, threads: int | None = None) -> None:
         meta_path = folder / "meta.json"
@@ -48,6 +67,8 @@ class Reader:
             raise ModelUnavailable(f"no reader model in {folder}: train one with models/train_reader.py")
         self.folder = folder
         self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if self.meta.get("kind") != self.kind:
+            raise ModelUnavailable(f"the model in {folder} is a {self.meta.get('kind')}, not a {self.kind}")
         self.seq_max = int(self.meta["seq_max"])
         self.question_max = int(self.meta["question_max"])
         self._threads = threads or min(2, os.cpu_count() or 1)
@@ -75,9 +96,14 @@ class Reader:
                     self._tokenizer = tokenizer
         return self._session, self._tokenizer
 
-    def read(self, question: str, passages: Sequence[str], leads: Sequence[str] = ()) -> list[Reading]:
-        """One Reading per passage. `leads` (per passage, optional): text read before it, such as
-        its article's title and heading path; the answer is looked for in the passage only. A
+    def read(
+        self,
+        question: str,
+        passages: Sequence[str],
+        leads: Sequence[str] = (),
+        sentences: Sequence[Sequence[tuple[int, int]]] = (),
+    ) -> list[Reading]:
+        """One Reading per passage; the answer is looked for in the passage only, not its lead. A
         passage longer than the model reads at once is read in overlapping windows; its reading
         is the window's that is surest of an answer."""
         if not passages:
@@ -137,13 +163,3 @@ def best_span(start: np.ndarray, end: np.ndarray, lo: int, hi: int, longest: int
     flat = int(np.argmax(scores))
     a, b = divmod(flat, n)
     return float(scores[a, b]), a + lo, b + lo
-
-
-@lru_cache(maxsize=1)
-def shipped() -> Reader | None:
-    """The reader shipped with the package, or None where there is none (a checkout before
-    training, a build without it)."""
-    try:
-        return Reader()
-    except ModelUnavailable:
-        return None

@@ -22,8 +22,7 @@ def rerank(hits: Sequence[Hit], readings: Sequence[Reading], weight: float) -> l
     """The read hits (the first len(readings)) ordered by their fused score plus `weight` times the
     reader's margin, then the others in their order; ranks renumbered."""
     read = [
-        replace(h, reader_margin=round(r.margin, 4), span_start=r.start, span_end=r.end)
-        for h, r in zip(hits, readings)
+        replace(h, reader_margin=round(r.margin, 4), span_start=r.start, span_end=r.end) for h, r in zip(hits, readings)
     ]
     order = sorted(
         range(len(read)),

@@ -1,4 +1,4 @@
-""""Summarize the Apollo note": that article's own lead and section openings, each cited."""
+""" "Summarize the Apollo note": that article's own lead and section openings, each cited."""
 
 from __future__ import annotations
 

@@ -20,7 +20,6 @@ MEANING = re.compile(
 FRAME_WORDS = "mean means meaning meant translation translate translated translates stand stands called"
 
 
-
 @functools.cache
 def stems(words: str) -> frozenset[str]:
     """A word list's stemmed content terms, computed once per list."""
