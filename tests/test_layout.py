@@ -87,10 +87,7 @@ def test_the_doors_never_touch_the_model_or_faiss():
 
 def test_the_installed_package_imports_no_peer_or_test_tool():
     offenders = [
-        f"{m}: {t}"
-        for m, path in modules().items()
-        for t in imports(path)
-        if t.split(".")[0] in PEERS_AND_TEST_TOOLS
+        f"{m}: {t}" for m, path in modules().items() for t in imports(path) if t.split(".")[0] in PEERS_AND_TEST_TOOLS
     ]
     assert offenders == []
 

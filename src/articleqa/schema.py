@@ -124,8 +124,9 @@ class Hit:
     highlight_start: int | None = None
     highlight_end: int | None = None
     highlight_score: float | None = None
-    # Where the reader found the answer's words (offsets into `text`, inside the highlight), and how
-    # surely: its best span's score above "no answer here" (positive: it found one).
+    # The answer's own words (offsets into `text`, inside the highlight): a span reader's, or the
+    # fact asked for (a date, a number, a name); and how surely a reader found an answer here:
+    # its margin over "no answer here" (positive: it found one).
     span_start: int | None = None
     span_end: int | None = None
     reader_margin: float | None = None
@@ -159,7 +160,7 @@ class Hit:
 
     @property
     def span(self) -> str:
-        """The answer's own words, as the reader found them ("" where it did not read this one)."""
+        """The answer's own words: the date, number or name asked for ("" where none is marked)."""
         if self.span_start is None or self.span_end is None:
             return ""
         return self.chunk.text[self.span_start : self.span_end]

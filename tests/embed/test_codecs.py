@@ -94,5 +94,3 @@ def test_the_default_model_ships_a_codebook_of_32_bytes_per_word_piece():
     codec = default_codec("sentence-transformers/all-MiniLM-L6-v2")
     assert codec is not None and codec.dim == 384 and codec.width == 32
     assert default_codec("some/other-model") is None
-
-

@@ -14,6 +14,7 @@ from articleqa.query.answer import (
     evidence,
     highlight,
     is_follow_up,
+    key_span,
     resolve,
     subject_matches,
 )
@@ -330,3 +331,32 @@ def test_the_confidence_curve_rises_with_the_readers_margin_and_sets_the_bar():
     # without a reader the margin counts as 0: the curve of the similarity alone
     assert not curved.decide(Evidence(sentence=0.6, known=1.0, coverage=1.0))
     assert curved.decide(Evidence(sentence=0.7, known=1.0, coverage=1.0))
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "fact"),
+    [
+        ("When did the safety bicycle come out?", "The safety bicycle with a chain came out in 1885.", "1885"),
+        ("when was it published", "It was published on 3 October 2026.", "3 October 2026"),
+        ("how much water goes in the dough", "Add 750 g of water, then the remaining 50 grams.", "750 g"),
+        ("how long until i see results", "Most people see results within four to six weeks.", "four to six weeks"),
+        ("How long is the Rhine?", "The Rhine is cited as 1,232 kilometres long.", "1,232 kilometres"),
+        (
+            "who described the delta",
+            "The Rhine Delta was described by Johann Gottfried Tulla.",
+            "Johann Gottfried Tulla",
+        ),
+        ("Who was on the crew?", "The crew, Gus Grissom, Ed White and Roger Chaffee, died.", "Gus Grissom"),
+    ],
+)
+def test_the_fact_a_question_asks_for_is_found_in_the_answer(question, sentence, fact):
+    a, b = key_span(question, sentence, 0, len(sentence))
+    assert sentence[a:b] == fact
+
+
+def test_no_fact_is_marked_where_none_is_asked_for_or_said():
+    assert key_span("What are exosomes?", "Exosomes are vesicles made in 2020.", 0, 35) is None
+    assert key_span("When did it open?", "It opened long ago.", 0, 19) is None
+    # only inside the answer shown
+    text = "Founded in 1885. It grew fast."
+    assert key_span("when did it grow", text, 17, len(text)) is None

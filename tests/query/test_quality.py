@@ -272,3 +272,10 @@ def test_who_first_wrote_about_a_subject_is_not_a_question_about_the_article(lak
     answer = lakes.ask("Who first wrote about the ferries across the Obersee?")
     assert "does not say who wrote it" not in answer.reason
     assert lakes.ask("Who wrote the article on Lake Constance?").reason.endswith("does not say who wrote it.")
+
+
+def test_the_duration_asked_for_is_marked_in_the_answer_and_the_api(lib):
+    answer = lib.ask("How long until I see results?")
+    top = answer.hits[0]
+    assert answer.found and top.span == "two weeks" and top.span in answer.text
+    assert answer.to_dict()["hits"][0]["span"]["text"] == "two weeks"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -769,3 +770,14 @@ def test_every_route_gradio_serves_the_api_at_is_bounded_and_checked():
     assert status == 422 and said == 'send JSON: {"data": [question, k, mode, history]}'
     status, said = _through_door("/gradio_api/run/ask", listed[:1000], length=False, pieces=4, leaves=True)
     assert (status, said) == (None, None)  # the client left while sending: nothing read, nothing answered
+
+
+def test_the_fact_asked_for_is_marked_inside_the_answer_and_the_passage():
+    text = "Bees dance. The waggle dance began in 1885 near Paris. Then they rest."
+    hit = make_hit(text=text)
+    start, end = text.find("The waggle"), text.find("Paris.") + len("Paris.")
+    year = text.find("1885")
+    hit = dataclasses.replace(hit, highlight_start=start, highlight_end=end, span_start=year, span_end=year + 4)
+    html = render.answer_html(make_answer(hit, question="when did the dance begin"))
+    marked = '<mark>The waggle dance began in <strong class="aqa-key">1885</strong> near Paris.</mark>'
+    assert html.count(marked) == 2  # the answer, and the highlight in the cited passage

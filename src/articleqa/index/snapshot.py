@@ -119,9 +119,7 @@ class Index:
             except FileNotFoundError:
                 if storage.read_manifest(folder) != manifest:
                     continue  # a writer published meanwhile and cleared what we were about to read
-                raise IndexCorrupt(
-                    f"{folder} is missing files its manifest names: {rebuild_command()}"
-                ) from None
+                raise IndexCorrupt(f"{folder} is missing files its manifest names: {rebuild_command()}") from None
             except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
                 if storage.read_manifest(folder) != manifest:
                     continue  # a merge published meanwhile and removed the segment we were reading

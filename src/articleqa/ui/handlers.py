@@ -103,9 +103,7 @@ class Handlers:
             fix = rebuild_command(self.lib.index.folder)
             self.damage = (
                 f"this library is damaged ({len(problems)} of {files} files fail their check; the first: "
-                f"{problems[0]}): its answers could be wrong, so none are given. "
-                + fix[:1].upper()
-                + fix[1:]
+                f"{problems[0]}): its answers could be wrong, so none are given. " + fix[:1].upper() + fix[1:]
             )
             log.error("%s", self.damage)
 

@@ -29,8 +29,6 @@ SCORES_HELP = (
 )
 
 
-
-
 def text_html(text: str, *, headings: bool = False) -> str:
     """Escaped text with its line breaks kept; with `headings`, an article's '## Heading' lines
     are shown as headings, not as the Markdown marks."""
@@ -103,7 +101,7 @@ def answer_html(answer: Answer, similar: Sequence[Sequence[tuple[str, str]]] | N
         f'<span class="aqa-copy-text">{escape(answer_citation(answer)).replace(chr(10), "&#10;")}</span>'
     )
     return (
-        f'<div class="aqa-reply"><p class="aqa-lead"><mark>{text_html(answer.text)}</mark></p>{caveat}{copy}{searched}'
+        f'<div class="aqa-reply"><p class="aqa-lead"><mark>{_lead_html(answer)}</mark></p>{caveat}{copy}{searched}'
         f'<p class="aqa-note"><span class="aqa-confidence" title="{CONFIDENCE_HELP}">Confidence '
         f"{answer.confidence:.2f}</span>"
         f" · from {len(answer.hits)} cited {sources}:</p>"
@@ -139,6 +137,15 @@ def answer_markdown(answer: Answer) -> str:
     return "\n".join(lines)
 
 
+def _lead_html(answer: Answer) -> str:
+    """The answer's text, the fact asked for (its top passage's marked words) in <strong>."""
+    top = answer.hits[0] if answer.hits else None
+    if top is None or top.span_start is None or top.span_end is None or answer.text != top.highlight:
+        return text_html(answer.text)
+    start = top.highlight_start or 0
+    return keyed_html(answer.text, top.span_start - start, top.span_end - start, headings=False)
+
+
 def hit_html(hit: Hit, question: str = "", similar: Sequence[tuple[str, str]] = ()) -> str:
     """One cited passage: where it comes from, why it was chosen (in words, the numbers behind a
     toggle), the answer span marked."""
@@ -152,11 +159,12 @@ def hit_html(hit: Hit, question: str = "", similar: Sequence[tuple[str, str]] = 
         meta.append(f'<span class="aqa-author">{escape(article.author)}</span>')
     if article.date:
         meta.append(f'<span class="aqa-date">{escape(article.date)}</span>')
+    passage = marked_html(hit.text, hit.highlight_start, hit.highlight_end, key=(hit.span_start, hit.span_end))
     return (
         f'<div class="aqa-hit"><div class="aqa-hit-title"><span class="aqa-rank">[{hit.rank}]</span> '
         f"<strong>{escape(article.title)}</strong>{heading}</div>"
         f'<div class="aqa-meta">{" · ".join(meta)}</div>'
-        f'<blockquote class="aqa-passage">{marked_html(hit.text, hit.highlight_start, hit.highlight_end)}</blockquote>'
+        f'<blockquote class="aqa-passage">{passage}</blockquote>'
         f'<p class="aqa-why">{escape(why(hit, question, similar))}</p>'
         f'<details class="aqa-context"><summary>Show in the article</summary>{context_html(hit)}</details>'
         f"{read_link(hit)}"
@@ -286,13 +294,30 @@ def relevance(hit: Hit) -> str:
     return " · ".join(parts)
 
 
-def marked_html(text: str, start: int | None, end: int | None, *, tag: str = "mark") -> str:
+def marked_html(
+    text: str,
+    start: int | None,
+    end: int | None,
+    *,
+    tag: str = "mark",
+    key: tuple[int | None, int | None] = (None, None),
+) -> str:
     """An article's text, escaped, headings shown as headings, text[start:end] wrapped in <tag>
-    (no mark when there is no span)."""
+    (no mark when there is no span), and inside it text[key] (the fact asked for) in <strong>."""
     if start is None or end is None or not 0 <= start < end <= len(text):
         return text_html(text, headings=True)
-    marked = text_html(text[start:end], headings=True)
+    marked = keyed_html(text[start:end], *(None if k is None else k - start for k in key))
     return f"{text_html(text[:start], headings=True)}<{tag}>{marked}</{tag}>{text_html(text[end:], headings=True)}"
+
+
+def keyed_html(text: str, a: int | None, b: int | None, *, headings: bool = True) -> str:
+    """text_html(text) with text[a:b] (the date, number or name asked for) in <strong>."""
+    if a is None or b is None or not 0 <= a < b <= len(text):
+        return text_html(text, headings=headings)
+    return (
+        f'{text_html(text[:a], headings=headings)}<strong class="aqa-key">{escape(text[a:b])}</strong>'
+        f"{text_html(text[b:], headings=headings)}"
+    )
 
 
 def context_html(hit: Hit, chars: int = CONTEXT_CHARS) -> str:

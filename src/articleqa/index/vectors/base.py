@@ -113,5 +113,3 @@ def check_store(wanted: str, entry: dict, folder) -> None:
 
 def collection_for_new_library() -> str:
     return f"articleqa_{uuid.uuid4().hex[:16]}"
-
-

@@ -9,6 +9,7 @@ Sources (all read from fetched bare git mirrors under /work/.mirror):
   wikiqa_train   : rohantilva/Google-Like-Question-Answering-System
                    data/WikiQA/WikiQA-train.tsv.gz (official WikiQA train split)
 """
+
 import collections
 import csv
 import gzip
@@ -23,7 +24,8 @@ import spanpick  # noqa: E402
 
 OUT = "/work/data/qa"
 
-DEV_TITLES = set("""Super_Bowl_50 Warsaw Normans Nikola_Tesla Computational_complexity_theory Teacher
+DEV_TITLES = set(
+    """Super_Bowl_50 Warsaw Normans Nikola_Tesla Computational_complexity_theory Teacher
 Martin_Luther Southern_California Sky_(United_Kingdom) Victoria_(Australia) Huguenot Steam_engine Oxygen
 1973_oil_crisis Apollo_program European_Union_law Amazon_rainforest Ctenophora Fresno,_California
 Packet_switching Black_Death Geology Newcastle_upon_Tyne Victoria_and_Albert_Museum
@@ -31,7 +33,8 @@ American_Broadcasting_Company Genghis_Khan Pharmacy Immune_system Civil_disobedi
 Private_school Harvard_University Jacksonville,_Florida Economic_inequality Doctor_Who
 University_of_Chicago Yuan_dynasty Kenya Intergovernmental_Panel_on_Climate_Change Chloroplast
 Prime_number Rhine Scottish_Parliament Islamism Imperialism United_Methodist_Church
-French_and_Indian_War Force""".split())
+French_and_Indian_War Force""".split()
+)
 DEV_TITLES_NORM = {t.lower() for t in DEV_TITLES}
 
 
@@ -40,13 +43,13 @@ def norm_title(t):
 
 
 def git_show(gitdir, spec):
-    return subprocess.run(["git", "--git-dir", gitdir, "show", spec], check=True,
-                          capture_output=True).stdout
+    return subprocess.run(["git", "--git-dir", gitdir, "show", spec], check=True, capture_output=True).stdout
 
 
 class Sink:
     """Collects records for one source, applying exclusions, verification and
     cross-source dedup (question + context)."""
+
     seen = set()
 
     def __init__(self, source):
@@ -65,7 +68,7 @@ class Sink:
         ok_answers = []
         for a in rec["answers"]:
             s = a["start"]
-            if s is not None and rec["context"][s:s + len(a["text"])] == a["text"]:
+            if s is not None and rec["context"][s : s + len(a["text"])] == a["text"]:
                 ok_answers.append(a)
             else:
                 self.dropped["answer_offset_fixed_or_dropped"] += 1
@@ -82,9 +85,12 @@ class Sink:
             return
         Sink.seen.add(key)
         rec.setdefault("history", [])
-        self.records.append({k: rec[k] for k in
-                             ("id", "source", "title", "context", "question", "answers",
-                              "is_impossible", "kind", "history")})
+        self.records.append(
+            {
+                k: rec[k]
+                for k in ("id", "source", "title", "context", "question", "answers", "is_impossible", "kind", "history")
+            }
+        )
 
     def write(self):
         with open(f"{OUT}/{self.source}.jsonl", "w") as f:
@@ -121,9 +127,17 @@ def build_squad1(v2, stats_extra):
                 n_unique += 1
             else:
                 n_first += 1
-        sink.add({"id": rid, "title": r["title"], "context": ctx, "question": q,
-                  "answers": [{"text": ans, "start": start}], "is_impossible": False,
-                  "kind": "extractive"})
+        sink.add(
+            {
+                "id": rid,
+                "title": r["title"],
+                "context": ctx,
+                "question": q,
+                "answers": [{"text": ans, "start": start}],
+                "is_impossible": False,
+                "kind": "extractive",
+            }
+        )
     stats_extra["squad_v1_train"] = {
         "answer_start_from_official_json": n_gold,
         "answer_start_unique_occurrence": n_unique,
@@ -138,11 +152,18 @@ def build_squad2(v2):
         for p in art["paragraphs"]:
             for q in p["qas"]:
                 imp = bool(q["is_impossible"])
-                answers = [] if imp else [{"text": a["text"], "start": a["answer_start"]}
-                                          for a in q["answers"][:1]]
-                sink.add({"id": q["id"], "title": art["title"], "context": p["context"],
-                          "question": q["question"], "answers": answers,
-                          "is_impossible": imp, "kind": "extractive"})
+                answers = [] if imp else [{"text": a["text"], "start": a["answer_start"]} for a in q["answers"][:1]]
+                sink.add(
+                    {
+                        "id": q["id"],
+                        "title": art["title"],
+                        "context": p["context"],
+                        "question": q["question"],
+                        "answers": answers,
+                        "is_impossible": imp,
+                        "kind": "extractive",
+                    }
+                )
     return sink
 
 
@@ -165,9 +186,17 @@ def build_wikiqa():
             parts.append(sent)
             pos += len(sent)
         ctx = " ".join(parts)
-        sink.add({"id": f"wikiqa:{qid}", "title": rs[0]["DocumentTitle"], "context": ctx,
-                  "question": rs[0]["Question"], "answers": answers,
-                  "is_impossible": not answers, "kind": "sentence"})
+        sink.add(
+            {
+                "id": f"wikiqa:{qid}",
+                "title": rs[0]["DocumentTitle"],
+                "context": ctx,
+                "question": rs[0]["Question"],
+                "answers": answers,
+                "is_impossible": not answers,
+                "kind": "sentence",
+            }
+        )
     return sink
 
 
@@ -183,8 +212,7 @@ def main():
     for s in sinks:
         s.write()
         titles = {r["title"] for r in s.records}
-        all_titles |= {(s.source.split("_")[0] if s.source.startswith("squad") else s.source, t)
-                       for t in titles}
+        all_titles |= {(s.source.split("_")[0] if s.source.startswith("squad") else s.source, t) for t in titles}
         ans = sum(not r["is_impossible"] for r in s.records)
         stats["sources"][s.source] = {
             "questions": len(s.records),

@@ -6,6 +6,7 @@ Output: raw/squad1_explorer.jsonl with one record per question:
  {title, p_idx, q_idx, context, question, answer_texts}
 Answer start offsets are NOT in the HTML; they are resolved later (resolve.py).
 """
+
 import html
 import json
 import re
@@ -17,14 +18,13 @@ PREFIX = "explore/1.1/train/"
 
 
 def git(*args):
-    return subprocess.run(["git", "--git-dir", GIT, *args], check=True,
-                          capture_output=True).stdout
+    return subprocess.run(["git", "--git-dir", GIT, *args], check=True, capture_output=True).stdout
 
 
 para_re = re.compile(
     r'<div class="para-wrap">(.*?)(?=<div class="para-wrap">|</div></div></div></div></div></div>)', re.S
 )
-pre_re = re.compile(r'<pre>(.*?)</pre>', re.S)
+pre_re = re.compile(r"<pre>(.*?)</pre>", re.S)
 qa_re = re.compile(r'<div class="qa-wrap">(.*?)</ol></div>', re.S)
 q_re = re.compile(r'<strong class="question">(.*?)</strong>', re.S)
 a_re = re.compile(r'<span class="answer">(.*?)</span>', re.S)
@@ -39,9 +39,9 @@ def main():
     for name in sorted(names):
         raw = git("cat-file", "-p", f"{COMMIT}:{name}").decode("utf-8")
         t = title_re.search(raw)
-        title = html.unescape(t.group(1)) if t else name[len(PREFIX):-5]
-        file_title = name[len(PREFIX):-5]
-        body = raw[raw.find('<div class="para-wrap">'):]
+        title = html.unescape(t.group(1)) if t else name[len(PREFIX) : -5]
+        file_title = name[len(PREFIX) : -5]
+        body = raw[raw.find('<div class="para-wrap">') :]
         chunks = body.split('<div class="para-wrap">')[1:]
         n_art += 1
         for pi, ch in enumerate(chunks):
@@ -51,10 +51,21 @@ def main():
                 blk = qm.group(1)
                 q = html.unescape(q_re.search(blk).group(1))
                 answers = [html.unescape(a) for a in a_re.findall(blk)]
-                out.write(json.dumps({"title": title, "file_title": file_title,
-                                      "p_idx": pi, "q_idx": qi, "context": ctx,
-                                      "question": q, "answer_texts": answers},
-                                     ensure_ascii=False) + "\n")
+                out.write(
+                    json.dumps(
+                        {
+                            "title": title,
+                            "file_title": file_title,
+                            "p_idx": pi,
+                            "q_idx": qi,
+                            "context": ctx,
+                            "question": q,
+                            "answer_texts": answers,
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
                 n_q += 1
     print("articles", n_art, "questions", n_q)
 

@@ -7,12 +7,15 @@ score each occurrence by how many of the question's content words appear near
 it (same sentence weighted higher, then a +-N char window) and take the best,
 earliest on ties.
 """
+
 import re
 
-STOP = set("""a an the of in on at to for from by with and or but is are was were be been being
+STOP = set(
+    """a an the of in on at to for from by with and or but is are was were be been being
 what which who whom whose when where why how did do does done has have had that this these those
 it its as into than then there their they them he she his her him i you we our your not no
-can could would should may might will shall about after before during over under between""".split())
+can could would should may might will shall about after before during over under between""".split()
+)
 
 WORD = re.compile(r"[\w']+", re.U)
 
@@ -33,7 +36,7 @@ def occurrences(ctx, ans):
     return out
 
 
-_sent_end = re.compile(r'(?<=[.!?])\s+')
+_sent_end = re.compile(r"(?<=[.!?])\s+")
 
 
 def sentence_bounds(ctx):
@@ -56,8 +59,8 @@ def pick(ctx, question, ans, window=120):
     best, best_score = occ[0], -1.0
     for o in occ:
         sent = next(((a, b) for a, b in sb if a <= o < b), (0, len(ctx)))
-        s_words = content(ctx[sent[0]:sent[1]])
-        w_words = content(ctx[max(0, o - window):o] + " " + ctx[o + len(ans):o + len(ans) + window])
+        s_words = content(ctx[sent[0] : sent[1]])
+        w_words = content(ctx[max(0, o - window) : o] + " " + ctx[o + len(ans) : o + len(ans) + window])
         score = 2.0 * len(q & s_words) + len(q & w_words)
         if score > best_score:
             best, best_score = o, score

@@ -5,7 +5,7 @@ from articleqa.query.answer.byline import about_article, byline_answer
 from articleqa.query.answer.compose import compose
 from articleqa.query.answer.evidence import Abstention, Evidence, evidence, subject_matches
 from articleqa.query.answer.followups import is_follow_up, resolve
-from articleqa.query.answer.highlight import answer_type, highlight, sentence_token_match
+from articleqa.query.answer.highlight import answer_type, highlight, key_span, sentence_token_match
 
 __all__ = [
     "Abstention",
@@ -17,6 +17,7 @@ __all__ = [
     "evidence",
     "highlight",
     "is_follow_up",
+    "key_span",
     "resolve",
     "sentence_token_match",
     "subject_matches",

@@ -58,6 +58,49 @@ _ANSWER_TYPES = [
 _CLIP = 8.0  # a margin is a difference of logits; past this it says nothing more
 
 
+# The fact itself, marked inside the answer sentence, for the questions that ask for one.
+_YEAR_OR_DATE = re.compile(
+    r"\b(?:\d{1,2}\s)?(?:January|February|March|April|May|June|July|August|September|October|November|December)"
+    r"(?:\s\d{1,2})?(?:,?\s\d{4})?\b|\b(?:1[0-9]{3}|20[0-9]{2})s?\b|\b\d+(?:st|nd|rd|th) centur(?:y|ies)\b"
+)
+_QUANTITY = re.compile(r"[$€£]?\d[\d,.]*(?:\s?(?:%|percent\b|°[CF]?|[a-zµ]+\b))?")
+_NAME = re.compile(r"\b(?:(?:Dr|Prof|Mr|Ms|Mrs|St)\.\s)?[A-Z][\w'-]+(?:\s(?:of\s|de\s|van\s|von\s)?[A-Z][\w'-]+)+")
+_NOT_NAMES = frozenset(
+    "The A An In On At By This That These Those It Its He She They We After Before When While".split()
+)
+_SPAN_OF_TIME = re.compile(rf"\b(?:{_NUMBER}\s*(?:to|-|–|or)\s*)?" + _DURATION.pattern.removeprefix(r"\b"), re.I)
+_FACTS = [
+    (re.compile(r"\bhow (long|soon|quickly|fast|often)\b", re.I), (_SPAN_OF_TIME, _QUANTITY)),
+    (re.compile(r"\b(when|what (year|century|decade|date|month)|which (year|century))\b", re.I), (_YEAR_OR_DATE,)),
+    (_ANSWER_TYPES[5][0], (_QUANTITY,)),  # how much / how many / what percentage ...
+    (re.compile(r"\b(who|whom|whose)\b", re.I), (_NAME,)),
+]
+
+
+def key_span(question: str, text: str, start: int, end: int) -> tuple[int, int] | None:
+    """Where in text[start:end] (the answer shown) the fact asked for lies: the duration for "how
+    long", the date for "when", the quantity for "how many", the name for "who". None for other
+    questions, or when the answer holds no such thing."""
+    for asks, facts in _FACTS:
+        if not asks.search(question):
+            continue
+        for fact in facts:  # "how long": a span of time, else a length
+            found_all = list(fact.finditer(text, start, end))
+            if fact is _NAME:  # a name after "by" ("described by Johann Tulla") is the one asked for
+                found_all.sort(key=lambda m: not text[max(start, m.start() - 3) : m.start()] == "by ")
+            for found in found_all:
+                a, b = found.span()
+                if fact is _NAME:  # "The Rhine Delta": the name is what follows a starter word
+                    first, _, rest = found.group(0).partition(" ")
+                    if first in _NOT_NAMES:
+                        if " " not in rest:
+                            continue
+                        a += len(first) + 1
+                return a, b
+        return None
+    return None
+
+
 def answer_type(question: str) -> re.Pattern | None:
     """What a factoid question asks for, as a pattern an answering sentence would match."""
     for asks, looks_like in _ANSWER_TYPES:

@@ -16,7 +16,7 @@ from articleqa.query.answer.byline import about_article, byline_answer
 from articleqa.query.answer.compose import compose
 from articleqa.query.answer.evidence import Abstention, Evidence, evidence, subject_matches
 from articleqa.query.answer.followups import resolve
-from articleqa.query.answer.highlight import highlight, sentence_token_match
+from articleqa.query.answer.highlight import highlight, key_span, sentence_token_match
 from articleqa.query.answer.intents import asks_for_more, is_yes_no, summary_target, unmentioned, yes_no_note
 from articleqa.query.answer.readers import shipped
 from articleqa.query.answer.reading import answer_sentences, lead, rerank
@@ -65,6 +65,7 @@ def answer(index: Index, embedder: Embedder, settings: Settings, request: Reques
         )  # fmt: skip
         if hits and hits[0].reader_margin is not None and not margins:  # a span reader's span decides
             hits = [_around_span(h, spans) for h, (spans, _) in zip(hits, sentences)]
+        hits = [_key_marked(h, question) for h in hits]
         matches = index.best_match(tokens, [h.chunk.key for h in hits])
         missing = unmentioned(
             query, embedder.content_words, matches, index.lexical.known, index.lexical.near,
@@ -172,6 +173,15 @@ def _summarize(index: Index, embedder: Embedder, settings: Settings, request: Re
         confidence=0.9 if named else 0.6,
         history=request.history,
     )
+
+
+def _key_marked(hit: Hit, question: str) -> Hit:
+    """The fact asked for (a date, a number, a name) marked inside the answer sentence, where no
+    span reader marked the answer's words."""
+    if hit.span_start is not None or hit.highlight_start is None or hit.highlight_end is None:
+        return hit
+    found = key_span(question, hit.text, hit.highlight_start, hit.highlight_end)
+    return hit if found is None else replace(hit, span_start=found[0], span_end=found[1])
 
 
 def _around_span(hit: Hit, spans) -> Hit:

@@ -21,8 +21,11 @@ def lead(hit: Hit) -> str:
 def rerank(hits: Sequence[Hit], readings: Sequence[Reading], weight: float) -> list[Hit]:
     """The read hits (the first len(readings)) ordered by their fused score plus `weight` times the
     reader's margin, then the others in their order; ranks renumbered."""
-    read = [
-        replace(h, reader_margin=round(r.margin, 4), span_start=r.start, span_end=r.end) for h, r in zip(hits, readings)
+    read = [  # a sentence reader's best sentence is no span: the highlight weighs its margins
+        replace(h, reader_margin=round(r.margin, 4))
+        if r.sentences
+        else replace(h, reader_margin=round(r.margin, 4), span_start=r.start, span_end=r.end)
+        for h, r in zip(hits, readings)
     ]
     order = sorted(
         range(len(read)),
