@@ -115,3 +115,13 @@ def test_the_shipped_reader_keeps_the_contract_and_finds_a_plain_answer():
     assert len(readings) == 2
     assert text[readings[0].start : readings[0].end] == "It opened to the public in 1923."
     assert readings[0].margin > 0 > readings[1].margin
+
+
+def test_a_long_question_keeps_its_opening_and_its_newest_words(sentence_reader):
+    reader, session = sentence_reader
+    glued = "How long until I see results from an exosome serum on my dry skin in the winter months? and for hair?"
+    reader.read(glued, ["Hair grows."])
+    row, types = session.fed[0]["input_ids"][0], session.fed[0]["token_type_ids"][0]
+    question = reader._tokenizer.decode(row[1 : (types == 0).sum() - 1].tolist())
+    assert question.startswith("how long") and question.endswith("and for hair?")
+    assert (types == 0).sum() - 2 == reader.question_max

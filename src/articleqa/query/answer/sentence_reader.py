@@ -65,7 +65,10 @@ class SentenceReader:
         if not sentences:
             return np.zeros(0, np.float32)
         session, tokenizer = self._load()
-        q = tokenizer.encode(question, add_special_tokens=False).ids[: self.question_max]
+        q = tokenizer.encode(question, add_special_tokens=False).ids
+        if len(q) > self.question_max:  # its opening ("how long") and its newest words (a follow-up's)
+            head = self.question_max // 4
+            q = q[:head] + q[len(q) - self.question_max + head :]
         room = self.pair_max - len(q) - 3
         rows = [
             [101, *q, 102, *e.ids[:room], 102]
