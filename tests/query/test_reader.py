@@ -125,3 +125,12 @@ def test_a_long_question_keeps_its_opening_and_its_newest_words(sentence_reader)
     question = reader._tokenizer.decode(row[1 : (types == 0).sum() - 1].tolist())
     assert question.startswith("how long") and question.endswith("and for hair?")
     assert (types == 0).sum() - 2 == reader.question_max
+
+
+def test_a_follow_up_is_read_as_its_own_question_or_before_the_one_it_continues():
+    from articleqa.query.answer.pipeline import _to_read
+
+    glued = "How do I apply an exosome serum? how long until results?"
+    assert _to_read("how long until results?", glued) == "how long until results?"
+    assert _to_read("and for hair?", "What are exosomes? and for hair?") == "and for hair? What are exosomes?"
+    assert _to_read("What are exosomes?", "What are exosomes?") == "What are exosomes?"

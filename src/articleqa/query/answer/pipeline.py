@@ -5,6 +5,7 @@ about an article's author or date is answered from the article itself."""
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -48,7 +49,7 @@ def answer(index: Index, embedder: Embedder, settings: Settings, request: Reques
         return _summarize(index, embedder, settings, request, target)
     query, skip, note = _what_to_search(question, history, index.lexical.common)
     vector, tokens = encode(embedder, query)
-    hits, margins = _ranked(index, embedder, settings, request, query, vector, tokens, skip)
+    hits, margins = _ranked(index, embedder, settings, request, query, vector, tokens, skip, _to_read(question, query))
     if skip or query == question.strip():
         focus: set[str] = set()
     else:  # a follow-up: what it adds to the question before ("and for hair?") must be in the answer
@@ -105,7 +106,21 @@ def _what_to_search(question: str, history, common) -> tuple[str, int, str]:
     return resolve(base, asked[:-1], common), more + 1, f"More on “{base}”, past the {shown} answered from before."
 
 
-def _ranked(index, embedder, settings, request, query, vector, tokens, skip: int):
+_ASKS = re.compile(r"\b(who|whom|whose|what|when|where|which|why|how)\b", re.IGNORECASE)
+
+
+def _to_read(question: str, query: str) -> str:
+    """What the reader reads as the question. The search reads a follow-up after the question
+    before it ("How do I apply a serum? how long until results?"); the reader reads one that asks
+    its own question ("how long until results?") alone, and an elliptical one ("and for hair?")
+    before the question it continues."""
+    asked = question.strip()
+    if query == asked or not query.endswith(asked):
+        return query
+    return asked if _ASKS.search(asked) else f"{asked} {query[: -len(asked)].strip()}"
+
+
+def _ranked(index, embedder, settings, request, query, vector, tokens, skip: int, to_read: str = ""):
     """The passages for `query`, re-ranked by the reader where one ships, the first `skip` left out;
     and a sentence reader's margins for each sentence of the passages it read, by passage key."""
     reader = shipped() if settings.answer.reader and request.mode != "keyword" else None
@@ -118,7 +133,7 @@ def _ranked(index, embedder, settings, request, query, vector, tokens, skip: int
         with stage("reader"):
             read = hits[: settings.answer.reader_passages + skip]
             spans = [index.sentences_of(h.chunk)[0] for h in read]
-            readings = reader.read(query, [h.text for h in read], [lead(h) for h in read], spans)
+            readings = reader.read(to_read or query, [h.text for h in read], [lead(h) for h in read], spans)
             margins = {h.chunk.key: np.array(r.sentences) for h, r in zip(read, readings) if r.sentences}
             hits = rerank(hits, readings, settings.answer.reader_weight)
     hits = hits[skip : skip + request.k]
