@@ -82,22 +82,24 @@ class AnswerSettings:
     type_weight: float = 0.45
     token_weight: float = 0.5
     question_penalty: float = 0.1
-    # The neighbour of the best sentence is shown with it when it scores within this of the best,
-    # the two at most `pair_chars` long together.
+    # The neighbour of the best sentence is shown with it when it scores within this of the best
+    # (`reader_pair_margin` where the reader read the passage), the two at most `pair_chars` long.
     pair_margin: float = 0.15
+    reader_pair_margin: float = 0.3
     pair_chars: int = 400
     # Abstention: answer when the closest sentence's cosine reaches `abstain_sentence`; or, for
     # names and rare terms, when every content term occurs in the articles, the top passages hold
     # `named_coverage` of them and the closest sentence reaches `named_sentence`. Never when a
     # question word matches nothing in the top passages (best cosine under `unmatched_word`) and
     # no sentence reaches `unmatched_sentence`.
-    # The reader (query/answer/reader.py) reads the best `reader_passages` passages with the
-    # question and re-ranks them by fused score + `reader_weight` x its margin; a span reader's
-    # span then decides the sentences shown, a sentence reader's margins add to each sentence's
-    # score `reader_sentence_weight` x the margin. Off: the sentence scoring above alone.
+    # The reader (query/answer/readers.py) reads the best `reader_passages` passages with the
+    # question; they are re-ranked by fused score + `reader_weight` x its margin (0: measured to
+    # cost top passages, docs/reader.md); a span reader's span decides the sentences shown, a
+    # sentence reader's margins add `reader_sentence_weight` x the margin to each sentence's
+    # score. Off: the sentence scoring above alone.
     reader: bool = True
-    reader_passages: int = 8
-    reader_weight: float = 0.3
+    reader_passages: int = 3
+    reader_weight: float = 0.0
     reader_sentence_weight: float = 0.1
     abstain_sentence: float = 0.46
     named_sentence: float = 0.20

@@ -85,7 +85,7 @@ def test_the_sentence_readers_margins_move_the_highlight():
     spans = [(0, 15), (16, 57)]
     vectors = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
     question = np.array([1.0, 0.0], np.float32)
-    weights = AnswerSettings(pair_margin=0.0)
+    weights = AnswerSettings(pair_margin=0.0, reader_pair_margin=0.0)
     (plain,) = highlight([hit], "cats", question, [(spans, vectors)], weights=weights)
     assert plain.highlight == "Cats like milk."
     (read,) = highlight(

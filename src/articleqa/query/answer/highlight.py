@@ -129,8 +129,9 @@ def highlight(
     for "how many"), plus `token_weight` times how well the question's word pieces find their match
     among the sentence's (`token_matches`, per hit, where given), plus `reader_sentence_weight`
     times the sentence reader's margin (`reader_margins`, per hit, where it read the hit); a
-    sentence that is itself a question is no answer. The sentence next to the best one is marked with it when it scores
-    within `pair_margin`.
+    sentence that is itself a question is no answer. The sentence next to the best one is marked
+    with it when it scores within `pair_margin` (`reader_pair_margin` where the reader read the
+    hit: its margins spread the scores).
     """
     query_terms = content_terms(query)
     wanted = answer_type(question or query)
@@ -169,7 +170,7 @@ def highlight(
             k
             for k in (best - 1, best + 1)
             if 0 <= k < len(spans)
-            and scores[k] >= best_score - weights.pair_margin
+            and scores[k] >= best_score - (weights.pair_margin if margins is None else weights.reader_pair_margin)
             and not asks[k]
             and max(end, spans[k][1]) - min(start, spans[k][0]) <= weights.pair_chars
         ]
