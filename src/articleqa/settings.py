@@ -112,8 +112,8 @@ class AnswerSettings:
     # Confidence where the reader read the top passage: sigmoid(bias + a x closest sentence's
     # similarity + b x reader margin), as (bias, a, b) fitted by benchmarks/calibration.py; and
     # the least confidence an answer is shown with, chosen on that curve (docs/evaluation.md).
-    confidence_curve: tuple[float, float, float] | None = (-2.7105, 3.9529, 0.0)
-    least_confidence: float = 0.0
+    confidence_curve: tuple[float, float, float] | None = (-2.5982, 2.4708, 0.2886)
+    least_confidence: float = 0.10
 
 
 @dataclass(frozen=True)
