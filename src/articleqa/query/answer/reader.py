@@ -56,20 +56,21 @@ class PassageReader(Protocol):
     ) -> list[Reading]: ...
 
 
-class SpanReader:
-    """The trained span reader; one ONNX Runtime session, loaded on first use."""
+class OnnxReader:
+    """A trained reader's folder (model.onnx, tokenizer.json, meta.json naming its `kind`) and its
+    ONNX Runtime session, loaded on first use. Subclasses name their kind and how they read."""
 
-    kind = "span reader"
+    kind = ""
+    script = ""  # the script that trains this kind, named when there is no model
 
     def __init__(self, folder: Path = READER_DIR, *, threads: int | None = None) -> None:
         meta_path = folder / "meta.json"
         if not meta_path.exists():
-            raise ModelUnavailable(f"no reader model in {folder}: train one with models/train_reader.py")
+            raise ModelUnavailable(f"no reader model in {folder}: train one with {self.script}")
         self.folder = folder
         self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if self.meta.get("kind") != self.kind:
             raise ModelUnavailable(f"the model in {folder} is a {self.meta.get('kind')}, not a {self.kind}")
-        self.seq_max = int(self.meta["seq_max"])
         self.question_max = int(self.meta["question_max"])
         self._threads = threads or min(2, os.cpu_count() or 1)
         self._session = None
@@ -95,6 +96,17 @@ class SpanReader:
                     self._session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
                     self._tokenizer = tokenizer
         return self._session, self._tokenizer
+
+
+class SpanReader(OnnxReader):
+    """The trained span reader."""
+
+    kind = "span reader"
+    script = "models/train_reader.py"
+
+    def __init__(self, folder: Path = READER_DIR, *, threads: int | None = None) -> None:
+        super().__init__(folder, threads=threads)
+        self.seq_max = int(self.meta["seq_max"])
 
     def read(
         self,

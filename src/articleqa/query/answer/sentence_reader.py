@@ -7,57 +7,23 @@ It runs through ONNX Runtime (int8 weights, shipped in models/reader/), never to
 
 from __future__ import annotations
 
-import json
-import os
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from articleqa.errors import ModelUnavailable
-from articleqa.query.answer.reader import READER_DIR, Reading
+from articleqa.query.answer.reader import READER_DIR, OnnxReader, Reading
 
 
-class SentenceReader:
-    """The trained sentence reader; one ONNX Runtime session, loaded on first use."""
+class SentenceReader(OnnxReader):
+    """The trained sentence reader."""
 
     kind = "sentence reader"
+    script = "models/train_sentences.py"
 
     def __init__(self, folder: Path = READER_DIR, *, threads: int | None = None) -> None:
-        meta_path = folder / "meta.json"
-        if not meta_path.exists():
-            raise ModelUnavailable(f"no reader model in {folder}: train one with models/train_sentences.py")
-        self.folder = folder
-        self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if self.meta.get("kind") != self.kind:
-            raise ModelUnavailable(f"the model in {folder} is a {self.meta.get('kind')}, not a {self.kind}")
+        super().__init__(folder, threads=threads)
         self.pair_max = int(self.meta["pair_max"])
-        self.question_max = int(self.meta["question_max"])
-        self._threads = threads or min(2, os.cpu_count() or 1)
-        self._session = None
-        self._tokenizer = None
-        self._lock = threading.Lock()
-
-    def _load(self):
-        if self._session is None:
-            with self._lock:
-                if self._session is None:
-                    import onnxruntime as ort
-                    from tokenizers import Tokenizer
-
-                    tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
-                    tokenizer.no_truncation()
-                    tokenizer.no_padding()
-                    options = ort.SessionOptions()
-                    options.intra_op_num_threads = self._threads
-                    options.inter_op_num_threads = 1
-                    options.log_severity_level = 3
-                    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                    path = str(self.folder / "model.onnx")
-                    self._session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-                    self._tokenizer = tokenizer
-        return self._session, self._tokenizer
 
     def margins(self, question: str, sentences: Sequence[str]) -> np.ndarray:
         """Each sentence's score as the answer to `question`, above "none of them" (above 0: it
