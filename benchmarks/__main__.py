@@ -1,17 +1,17 @@
 """`python -m benchmarks NAME ...` from the repository root: every benchmark behind one command.
 
-    latency    ask/search latency per mode and stage, cold start, build throughput, quality,
-               against plain BM25 and dense (built-in corpus, and a BEIR folder with --beir)
-    peers      against LangChain's FAISS store and txtai, whose packages live in --python's env
-    browser    from Enter to the answer on screen, in Chromium
-    load       `articleqa serve` under many askers, an uploader and an abusive client
-    scale      storage costs on synthetic libraries of 10k to 1M passages
-    milvus     the Milvus engine against the local one (a server at --store)
-    shutdown   seconds from Ctrl+C to exit, in every phase of serve, build and add
-    fusion     how far re-weighting the fused signals can go (an experiment)
-    calibration  the confidence curve and the abstention bar, fitted on the sets tuned on
-    heldout    a held-out set (articles, questions, follow-ups, near misses, off-topic), scored once
-    hostile    bombs, slow links, runaway files: the time and memory each costs an add
+latency    ask/search latency per mode and stage, cold start, build throughput, quality,
+           against plain BM25 and dense (built-in corpus, and a BEIR folder with --beir)
+peers      against LangChain's FAISS store and txtai, whose packages live in --python's env
+browser    from Enter to the answer on screen, in Chromium
+load       `articleqa serve` under many askers, an uploader and an abusive client
+scale      storage costs on synthetic libraries of 10k to 1M passages
+milvus     the Milvus engine against the local one (a server at --store)
+shutdown   seconds from Ctrl+C to exit, in every phase of serve, build and add
+fusion     how far re-weighting the fused signals can go (an experiment)
+calibration  the confidence curve and the abstention bar, fitted on the sets tuned on
+heldout    a held-out set (articles, questions, follow-ups, near misses, off-topic), scored once
+hostile    bombs, slow links, runaway files: the time and memory each costs an add
 """
 
 from __future__ import annotations

@@ -48,7 +48,9 @@ def collect(lib, path: Path, name: str, answerable: bool) -> list[dict]:
 
 
 def features(rows: list[dict]) -> np.ndarray:
-    return np.array([[1.0, r["sentence"], max(-8.0, min(8.0, r["margin"] or 0.0))] for r in rows])
+    from articleqa.query.answer.reader import clipped
+
+    return np.array([[1.0, r["sentence"], float(clipped(r["margin"] or 0.0))] for r in rows])
 
 
 def fit(rows: list[dict], steps: int = 4000, rate: float = 0.5, l2: float = 1e-3) -> tuple[float, float, float]:

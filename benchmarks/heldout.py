@@ -54,8 +54,10 @@ def score(lib, folder: Path) -> dict:
             cited = {_source_id(h) for h in answer.hits}
             ok = answer.found and _holds(answer.text, r["answers"]) and r["article"] in cited
             right += ok
-            top += bool(answer.hits) and _source_id(answer.hits[0]) == r["article"] and _holds(
-                answer.hits[0].text, r["answers"]
+            top += (
+                bool(answer.hits)
+                and _source_id(answer.hits[0]) == r["article"]
+                and _holds(answer.hits[0].text, r["answers"])
             )
             refused += not answer.found
             if name == "questions":

@@ -285,5 +285,3 @@ def plot(results: dict, folder: Path) -> list[Path]:
     written.append(path)
     plt.close(fig)
     return written
-
-

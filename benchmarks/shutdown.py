@@ -345,9 +345,11 @@ def hogs(n: int) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
 
 
-CASES = [
-    ("serve", phase) for phase in PHASES
-] + [("build", p) for p in PHASES if p != "fetching"] + [("add", p) for p in PHASES]
+CASES = (
+    [("serve", phase) for phase in PHASES]
+    + [("build", p) for p in PHASES if p != "fetching"]
+    + [("add", p) for p in PHASES]
+)
 
 
 def main(argv: list[str] | None = None) -> int:

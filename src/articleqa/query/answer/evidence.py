@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from articleqa.query.answer.reader import clipped
 from articleqa.query.answer.words import FRAME_WORDS, MEANING, stems
 from articleqa.schema import Hit
 from articleqa.settings import AnswerSettings
 from articleqa.text.lexical import content_terms
 
 _DEFAULT = AnswerSettings()
-_MARGIN_CLIP = 8.0  # a margin is a difference of logits; past this it says nothing more
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class Abstention:
             return round(min(sentence, 0.99), 4)
         bias, w_sentence, w_margin = self.curve
         margin = 0.0 if e.margin is None else e.margin  # no reader: the curve was fitted without one
-        z = bias + w_sentence * sentence + w_margin * max(-_MARGIN_CLIP, min(_MARGIN_CLIP, margin))
+        z = bias + w_sentence * sentence + w_margin * float(clipped(margin))
         return round(min(0.99, 1.0 / (1.0 + math.exp(-z))), 4)  # never 1.00: it is an estimate
 
     def decide(self, e: Evidence) -> bool:

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from articleqa.query.answer.reader import clipped
 from articleqa.query.answer.words import MEANING
 from articleqa.schema import Hit
 from articleqa.settings import AnswerSettings
@@ -53,9 +54,6 @@ _ANSWER_TYPES = [
         re.compile(rf"\d|\bpercent\b|[%$€£°]|\b{_NUMBER}\b|\b(hundred|thousand|million|billion)\b"),
     ),
 ]
-
-
-_CLIP = 8.0  # a margin is a difference of logits; past this it says nothing more
 
 
 # The fact itself, marked inside the answer sentence, for the questions that ask for one.
@@ -146,7 +144,7 @@ def highlight(
         if matched is not None and len(matched) == len(spans):
             sims = sims + weights.token_weight * matched
         if margins is not None and len(margins) == len(spans):
-            sims = sims + weights.reader_sentence_weight * np.clip(margins, -_CLIP, _CLIP)
+            sims = sims + weights.reader_sentence_weight * clipped(margins)
         best, best_score, scores = 0, -1e9, []
         asks = [hit.text[s:e].rstrip().endswith("?") for s, e in spans]  # a question restates, it does not answer
         for i, (s, e) in enumerate(spans):

@@ -21,6 +21,14 @@ import numpy as np
 from articleqa.errors import ModelUnavailable
 
 READER_DIR = Path(__file__).resolve().parents[2] / "models" / "reader"
+MARGIN_CLIP = 8.0  # a margin is a difference of logits; past this it says nothing more
+
+
+def clipped(margin):
+    """A margin (a number or an array) within ±MARGIN_CLIP, as every use of it weighs it."""
+    return np.clip(margin, -MARGIN_CLIP, MARGIN_CLIP)
+
+
 LONGEST_SPAN = 30  # word pieces: an answer is a phrase or a clause, not a paragraph
 
 

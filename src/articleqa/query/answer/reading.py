@@ -6,11 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from articleqa.query.answer.reader import Reading
+from articleqa.query.answer.reader import Reading, clipped
 from articleqa.schema import Hit
-
-# A margin is a difference of logits; past this it says nothing more about the order.
-_CLIP = 8.0
 
 
 def lead(hit: Hit) -> str:
@@ -29,7 +26,7 @@ def rerank(hits: Sequence[Hit], readings: Sequence[Reading], weight: float) -> l
     ]
     order = sorted(
         range(len(read)),
-        key=lambda i: -(read[i].score + weight * max(-_CLIP, min(_CLIP, readings[i].margin))),
+        key=lambda i: -(read[i].score + weight * float(clipped(readings[i].margin))),
     )
     ranked = [read[i] for i in order] + list(hits[len(read) :])
     return [replace(h, rank=i) for i, h in enumerate(ranked, start=1)]
