@@ -374,12 +374,22 @@ def evaluate(work: Path, onnx: Path | None = None, limit: int = 3000) -> dict:
     }
 
 
+def trained(build, work: Path):
+    """The model `build()` makes, with the weights of WORK/checkpoint.pt, ready to run; and the
+    checkpoint's training state (step, seconds)."""
+    import torch
+
+    model = build()
+    saved = torch.load(work / "checkpoint.pt", weights_only=False)
+    model.load_state_dict(saved["model"])
+    model.eval()
+    return model, saved["state"]
+
+
 def _torch_runner(work: Path):
     import torch
 
-    model = build_model()
-    model.load_state_dict(torch.load(work / "checkpoint.pt", weights_only=False)["model"])
-    model.eval()
+    model, _ = trained(build_model, work)
 
     def run(ids, mask, types):
         with torch.no_grad():
@@ -430,12 +440,7 @@ def export(work: Path, out: Path, check: bool = True) -> None:
     """OUT/model.onnx (int8 weights) beside the tokenizer and meta.json; with `check`, the span
     exact match of the float32 and int8 models on the validation windows."""
 
-    import torch
-
-    model = build_model()
-    saved = torch.load(work / "checkpoint.pt", weights_only=False)
-    model.load_state_dict(saved["model"])
-    model.eval()
+    model, state = trained(build_model, work)
     out.mkdir(parents=True, exist_ok=True)
     float_path = work / "reader-float32.onnx"
     outputs = {"start_logits": {0: "batch", 1: "tokens"}, "end_logits": {0: "batch", 1: "tokens"}}
@@ -446,8 +451,8 @@ def export(work: Path, out: Path, check: bool = True) -> None:
         "base": "sentence-transformers/all-MiniLM-L6-v2",
         "seq_max": SEQ_MAX,
         "question_max": QUESTION_MAX,
-        "steps": saved["state"]["step"],
-        "training_hours": round(saved["state"]["seconds"] / 3600, 2),
+        "steps": state["step"],
+        "training_hours": round(state["seconds"] / 3600, 2),
         "data": json.loads((work / "data.json").read_text()),
     }
     checked = {}

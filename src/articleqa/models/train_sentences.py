@@ -28,7 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
-from articleqa.models.train_reader import SEED, VALIDATION_ARTICLES, _records, _tokenizer, run_cli, to_onnx, typed
+from articleqa.models.train_reader import (
+    SEED,
+    VALIDATION_ARTICLES,
+    _records,
+    _tokenizer,
+    run_cli,
+    to_onnx,
+    trained,
+    typed,
+)
 
 PAIR_MAX = 80  # question and sentence, in word pieces
 QUESTION_MAX = 24
@@ -312,9 +321,7 @@ def evaluate(work: Path, onnx: Path | None = None, limit: int = 2000) -> dict:
 def _torch_runner(work: Path):
     import torch
 
-    model = build_model()
-    model.load_state_dict(torch.load(work / "checkpoint.pt", weights_only=False)["model"])
-    model.eval()
+    model, _ = trained(build_model, work)
 
     def run(ids, mask, types):
         with torch.no_grad():
@@ -337,12 +344,7 @@ def _onnx_runner(path: Path):
 def export(work: Path, out: Path, check: bool = True) -> None:
     """OUT/model.onnx (int8 weights), the tokenizer, meta.json and TRAINING.md."""
 
-    import torch
-
-    model = build_model()
-    saved = torch.load(work / "checkpoint.pt", weights_only=False)
-    model.load_state_dict(saved["model"])
-    model.eval()
+    model, state = trained(build_model, work)
     out.mkdir(parents=True, exist_ok=True)
     float_path = work / "sentences-float32.onnx"
     to_onnx(model, float_path, out, {"margin": {0: "batch"}})
@@ -352,8 +354,8 @@ def export(work: Path, out: Path, check: bool = True) -> None:
         "base": "sentence-transformers/all-MiniLM-L6-v2",
         "pair_max": PAIR_MAX,
         "question_max": QUESTION_MAX,
-        "steps": saved["state"]["step"],
-        "training_hours": round(saved["state"]["seconds"] / 3600, 2),
+        "steps": state["step"],
+        "training_hours": round(state["seconds"] / 3600, 2),
         "data": json.loads((work / "data.json").read_text()),
     }
     if check:
