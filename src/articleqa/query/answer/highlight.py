@@ -21,6 +21,11 @@ _DURATION = re.compile(
     r"|\b(daily|weekly|monthly|overnight|immediately|every (day|night|week|morning|evening))\b",
     re.IGNORECASE,
 )
+_HOW_MUCH = re.compile(
+    r"\bhow (much|many|hot|cold|warm|big|large|small|far|deep|high|tall|heavy|old|wide)\b"
+    r"|\bwhat (percentage|proportion|price|cost|temperature|size|age|length|depth|height|area|number)\b",
+    re.IGNORECASE,
+)
 _ANSWER_TYPES = [
     (  # what a word means: a sentence that glosses it ('the Obersee ("upper lake")', "literally")
         MEANING,
@@ -46,11 +51,7 @@ _ANSWER_TYPES = [
         ),
     ),
     (
-        re.compile(
-            r"\bhow (much|many|hot|cold|warm|big|large|small|far|deep|high|tall|heavy|old|wide)\b"
-            r"|\bwhat (percentage|proportion|price|cost|temperature|size|age|length|depth|height|area|number)\b",
-            re.IGNORECASE,
-        ),
+        _HOW_MUCH,
         re.compile(rf"\d|\bpercent\b|[%$€£°]|\b{_NUMBER}\b|\b(hundred|thousand|million|billion)\b"),
     ),
 ]
@@ -70,7 +71,7 @@ _SPAN_OF_TIME = re.compile(rf"\b(?:{_NUMBER}\s*(?:to|-|–|or)\s*)?" + _DURATION
 _FACTS = [
     (re.compile(r"\bhow (long|soon|quickly|fast|often)\b", re.I), (_SPAN_OF_TIME, _QUANTITY)),
     (re.compile(r"\b(when|what (year|century|decade|date|month)|which (year|century))\b", re.I), (_YEAR_OR_DATE,)),
-    (_ANSWER_TYPES[5][0], (_QUANTITY,)),  # how much / how many / what percentage ...
+    (_HOW_MUCH, (_QUANTITY,)),
     (re.compile(r"\b(who|whom|whose)\b", re.I), (_NAME,)),
 ]
 
